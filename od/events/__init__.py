@@ -1,0 +1,53 @@
+"""Events of the public contract: Structs, versioned codec, subjects, JSON Schema."""
+
+from od.events.codec import EventDecodeError, EventRegistry, decode_event, encode_event, event_type
+from od.events.model import (
+    EVENT_TYPES,
+    KNOWN_SOURCES,
+    Address,
+    AnyEvent,
+    DealerChanged,
+    DealerComConfig,
+    FeedCompleted,
+    FieldWarning,
+    HomenetConfig,
+    Location,
+    ScrapeConfig,
+    VehicleChanged,
+    VehicleFields,
+    VehicleObserved,
+    VehicleRecord,
+    new_event_id,
+    utcnow,
+    vehicle_id,
+    vehicle_key,
+)
+from od.events.subjects import Subjects
+
+__all__ = [
+    "EVENT_TYPES",
+    "KNOWN_SOURCES",
+    "Address",
+    "AnyEvent",
+    "DealerChanged",
+    "DealerComConfig",
+    "EventDecodeError",
+    "EventRegistry",
+    "FeedCompleted",
+    "FieldWarning",
+    "HomenetConfig",
+    "Location",
+    "ScrapeConfig",
+    "Subjects",
+    "VehicleChanged",
+    "VehicleFields",
+    "VehicleObserved",
+    "VehicleRecord",
+    "decode_event",
+    "encode_event",
+    "event_type",
+    "new_event_id",
+    "utcnow",
+    "vehicle_id",
+    "vehicle_key",
+]
