@@ -55,7 +55,7 @@ async def connect(url: str, *, name: str = "od") -> NatsClient:
         log.warning("nats.error", error=str(exc))
 
     async def on_disconnect() -> None:
-        log.warning("nats.disconnected")
+        log.info("nats.disconnected")
 
     async def on_reconnect() -> None:
         log.info("nats.reconnected")
