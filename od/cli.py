@@ -50,7 +50,7 @@ async def cmd_streams(args: argparse.Namespace, settings: Settings) -> int:
     from od import bus, streams
     from od.events import Subjects
 
-    spec = streams.load(Path(args.file))
+    spec = streams.with_replicas(streams.load(Path(args.file)), settings.stream_replicas)
     subjects = Subjects(settings.namespace)
     if args.action == "export":
         for path in streams.export(spec, subjects, Path(args.dir)):

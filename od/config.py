@@ -39,6 +39,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     max_clock_skew_s: float = 300.0
     """Events from the future by more than this are dead-lettered."""
     cors_origins: tuple[str, ...] = ()
+    stream_replicas: int | None = None
+    """``OD_STREAM_REPLICAS``: overrides every stream's ``num_replicas`` in ``streams.yaml``
+    when ``od streams apply`` runs (3 on the compose cluster)."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:

@@ -103,6 +103,18 @@ def load(path: Path = DEFAULT_FILE) -> StreamsFile:
     return spec
 
 
+def with_replicas(spec: StreamsFile, replicas: int | None) -> StreamsFile:
+    """``spec`` with every stream at ``replicas`` copies (``OD_STREAM_REPLICAS``): one file
+    serves a single server (R1) and a three-node cluster (R3). Consumers follow their stream."""
+    if replicas is None:
+        return spec
+    if not 1 <= replicas <= 5:
+        raise StreamsFileError(f"stream replicas must be 1 to 5, not {replicas}")
+    return msgspec.structs.replace(
+        spec, streams=[msgspec.structs.replace(s, num_replicas=replicas) for s in spec.streams]
+    )
+
+
 def stream_config(spec: StreamSpec, subjects: Subjects) -> dict[str, Any]:
     """The server's JSON stream config for ``spec`` on this installation."""
     config = _to_server_json(spec, exclude={"consumers"})
