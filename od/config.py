@@ -31,6 +31,20 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     geocoder_url: str = "http://127.0.0.1:8083"
     homenet_url: str | None = None
     homenet_token: str | None = None
+    fetch_timeout_s: float = 60.0
+    """Fetchers: a whole HTTP request (connect, send, read) must finish within this."""
+    fetch_attempts: int = 3
+    """Fetchers: tries per page on a transient failure (timeout, 5xx, 429) before the run fails."""
+    fetch_max_pages: int = 200
+    """Fetchers: pages per listing walk (Dealer.com segment, site listing); hitting it fails the run."""
+    fetch_batch: int = 500
+    """Fetchers: observations per publish batch."""
+    fetch_user_agent: str = "OpenDealerBot/0.1 (+https://github.com/open-dealer)"
+    scrape_concurrency: int = 4
+    """Dealer web sites: requests in flight per host."""
+    scrape_rate_per_s: float = 10.0
+    """Dealer web sites: requests started per second per host."""
+    scrape_max_detail_pages: int = 5000
     log_format: str = "auto"
     """``json``, ``console`` or ``auto`` (console on a terminal, JSON otherwise)."""
     log_level: str = "info"
