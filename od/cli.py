@@ -110,6 +110,13 @@ async def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+async def cmd_api(args: argparse.Namespace, settings: Settings) -> int:
+    from od.api.serve import serve
+
+    await serve(settings, host=args.host, port=args.port)
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
     from od.bench import run_benchmarks
 
@@ -142,6 +149,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("worker", help="run the consumers (projectors, enrichment)")
     p.add_argument("--only", action="append", metavar="NAME", help="run only this kind (repeatable)")
     p.set_defaults(func=cmd_worker)
+
+    p = sub.add_parser("api", help="serve the read API")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.set_defaults(func=cmd_api)
 
     p = sub.add_parser("bench", help="run benchmarks and print figures beside their baselines")
     p.add_argument("names", nargs="*", help="benchmarks to run (default: all)")

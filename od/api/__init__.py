@@ -1,0 +1,1 @@
+"""The read API: a Starlette app composed from route modules (see ``od.api.app``)."""
