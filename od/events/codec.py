@@ -21,6 +21,11 @@ class EventDecodeError(ValueError):
     """A payload that is not a valid event; the message names the field."""
 
 
+# What msgspec raises on hostile input besides DecodeError: invalid UTF-8 inside a string, and
+# nesting deeper than its limit. Both mean "not a valid event", never a crash of the consumer.
+_MALFORMED = (msgspec.DecodeError, UnicodeDecodeError, RecursionError)
+
+
 class _Header(msgspec.Struct):
     type: str
     version: int = 1
@@ -54,7 +59,7 @@ class EventRegistry:
     def decode(self, data: bytes | memoryview) -> Any:
         try:
             header = _HEADER_DECODER.decode(data)
-        except msgspec.DecodeError as exc:
+        except _MALFORMED as exc:
             raise EventDecodeError(f"not an event: {exc}") from None
         entry = self._versions.get((header.type, header.version))
         if entry is None:
@@ -66,7 +71,7 @@ class EventRegistry:
             )
         try:
             event = entry.decoder.decode(data)
-        except msgspec.DecodeError as exc:
+        except _MALFORMED as exc:
             raise EventDecodeError(f"{header.type} v{header.version}: {exc}") from None
         while entry.upcast is not None:
             event = entry.upcast(event)
