@@ -1,0 +1,47 @@
+"""The HomeNet "standard" CSV export (DealerSend/FTP): rows -> raw contract dicts.
+
+Columns are matched by header name, never by position (exports differ in column order and
+count). Tolerates a UTF-8 BOM, Windows-1252 bytes, and comma, tab or pipe delimiters.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+
+from od.normalize.homenet import homenet_columns, homenet_raw
+
+_DELIMITERS = (",", "\t", "|", ";")
+
+
+def decode(data: bytes | str) -> str:
+    """Text of an export: UTF-8 (with or without BOM), else Windows-1252."""
+    if isinstance(data, str):
+        return data.lstrip("\ufeff")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return data.decode("cp1252", errors="replace")
+
+
+def delimiter(header_line: str) -> str:
+    """The delimiter the header line uses most (a header has many columns, so this is reliable)."""
+    return max(_DELIMITERS, key=header_line.count)
+
+
+def parse_homenet_csv(data: bytes | str) -> Iterator[dict[str, object]]:
+    """Raw vehicles in contract field names; blank lines skipped, short rows padded."""
+    text = decode(data)
+    first_line = text.split("\n", 1)[0]
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter(first_line))
+    header = next(reader, None)
+    if not header:
+        return
+    names = [name.strip() for name in header]
+    columns = homenet_columns(names)
+    for row in reader:
+        if not any(cell.strip() for cell in row):
+            continue
+        record = dict(zip(names, row, strict=False))
+        yield homenet_raw(record, columns)

@@ -1,0 +1,60 @@
+"""Free text from feeds: HTML entities, stray tags, invisible characters, runs of whitespace."""
+
+from __future__ import annotations
+
+import html
+import re
+
+from selectolax.lexbor import LexborHTMLParser
+
+_TAG = re.compile(r"<[a-zA-Z/!][^>]*>")
+_BREAK = re.compile(r"<br\s*/?>|</(?:p|div|li|h[1-6]|tr)\s*>", re.IGNORECASE)
+_INVISIBLE = re.compile("[\ufeff\u200b\u200c\u200d\u2060\u00ad\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_SPACES = re.compile(r"[^\S\n]+")
+_BLANK_LINES = re.compile(r"\n\s*\n\s*(?:\n\s*)*")
+_ALL_SPACE = re.compile(r"\s+")
+_ELLIPSIS = "…"
+
+
+def _strip_tags(text: str) -> str:
+    text = _BREAK.sub("\n", text)
+    return LexborHTMLParser(text).text(separator="") if _TAG.search(text) else text
+
+
+def clean_text(value: object, *, multiline: bool = False, limit: int | None = None) -> str | None:
+    """Readable text or None: entities decoded, tags stripped, whitespace collapsed.
+
+    ``multiline`` keeps line breaks (one blank line at most), for descriptions;
+    ``limit`` truncates at a word boundary so the result fits a contract length.
+    """
+    if value is None or isinstance(value, bool):
+        return None
+    if not isinstance(value, str):
+        if not isinstance(value, int | float):
+            return None
+        value = str(value)
+    text = value
+    if "&" in text:
+        text = html.unescape(html.unescape(text))  # some feeds escape twice: "&amp;amp;"
+    if "<" in text:
+        text = _strip_tags(text)
+    text = _INVISIBLE.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
+    if multiline:
+        text = _BLANK_LINES.sub("\n\n", _SPACES.sub(" ", text))
+        text = "\n".join(line.strip() for line in text.split("\n")).strip()
+    else:
+        text = _ALL_SPACE.sub(" ", text).strip()
+    if not text:
+        return None
+    return truncate(text, limit) if limit is not None else text
+
+
+def truncate(text: str, limit: int) -> str:
+    """``text`` cut to at most ``limit`` characters, at a word boundary when one is near."""
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    space = cut.rfind(" ")
+    if space > limit * 0.8:
+        cut = cut[:space]
+    return cut.rstrip() + _ELLIPSIS

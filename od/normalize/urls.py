@@ -1,0 +1,66 @@
+"""Links from feeds: image lists in one string, relative paths, bare host names."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urljoin
+
+from w3lib.url import safe_url_string
+
+MAX_URL = 2048
+MAX_IMAGES = 300
+
+_SPLIT = re.compile(r"[|;\s]+|,\s*(?=https?:|//|/)|,\s+")
+_SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:")
+_HOST = re.compile(r"^(?:www\.)?[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}(?:[/:?#]|$)", re.IGNORECASE)
+_SAFE = re.compile(r"^[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]*$")
+
+
+def url(value: object, base_url: str | None = None) -> str | None:
+    """An absolute http(s) URL that fits the contract, or None."""
+    if not isinstance(value, str):
+        return None
+    text = value.strip()
+    if not text:
+        return None
+    if text.startswith("//"):
+        text = ("https:" if base_url is None or not base_url.startswith("http:") else "http:") + text
+    elif not _SCHEME.match(text):
+        if base_url:
+            text = urljoin(base_url, text)
+        elif _HOST.match(text):
+            text = "https://" + text  # "www.rsmhondaonline.com"
+        else:
+            return None
+    lower = text[:8].lower()
+    if not (lower.startswith("https://") or lower.startswith("http://")):
+        return None
+    if lower.startswith("https://"):
+        text = "https://" + text[8:]
+    else:
+        text = "http://" + text[7:]
+    if not _SAFE.match(text):
+        text = safe_url_string(text)  # spaces, non-ASCII
+    if len(text) > MAX_URL or len(text) <= len("https://"):
+        return None
+    return text
+
+
+def image_list(value: object, base_url: str | None = None) -> list[str] | None:
+    """Absolute http(s) image URLs, in order, de-duplicated; a string is split on ``, | ;``."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        parts: list[object] = list(_SPLIT.split(value))
+    elif isinstance(value, list | tuple):
+        parts = list(value)
+    else:
+        return None
+    seen: dict[str, None] = {}
+    for part in parts:
+        link = url(part, base_url)
+        if link is not None and link not in seen:
+            seen[link] = None
+            if len(seen) == MAX_IMAGES:
+                break
+    return list(seen) or None
