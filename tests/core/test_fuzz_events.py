@@ -170,7 +170,9 @@ def test_arbitrary_bytes_are_rejected_with_a_reason(data: bytes) -> None:
 
 
 json_documents = st.recursive(
-    st.none() | st.booleans() | st.floats() | st.text(), lambda c: st.lists(c) | st.dictionaries(st.text(), c)
+    st.none() | st.booleans() | st.floats() | st.text(),
+    lambda c: st.lists(c) | st.dictionaries(st.text(), c),
+    max_leaves=20,
 )
 
 
