@@ -14,6 +14,8 @@ from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from od.config import Settings
 from od.log import configure, get_logger
 
@@ -117,6 +119,33 @@ async def cmd_api(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+async def cmd_dealer(args: argparse.Namespace, settings: Settings) -> int:
+    from od import admin
+
+    wait = admin.DEFAULT_WAIT_S if getattr(args, "wait", None) is None else args.wait
+    if args.action == "upsert":
+        events = [admin.load_file(Path(f)) for f in args.files]  # every file valid before any publish
+
+    async def body(rt: Any) -> int:
+        if args.action == "list":
+            dealers = await admin.list_dealers(rt.pool, include_deleted=args.all)
+            print(json.dumps(msgspec.to_builtins(dealers), indent=2) if args.json else admin.format_table(dealers))
+            return 0
+        if args.action == "upsert":
+            outcomes = await admin.upsert(rt, events, wait=wait)
+        else:
+            outcomes = [await admin.delete(rt, args.dealer_id, wait=wait)]
+        for o in outcomes:
+            if o.applied:
+                print(f"{o.operation} {o.dealer_id}: applied (event {o.event_id})")
+        pending = [o for o in outcomes if not o.applied]
+        if pending:
+            raise admin.NotApplied(pending[0], wait)
+        return 0
+
+    return await _with_runtime(settings, "od-dealer", body) or 0
+
+
 def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
     from od.bench import run_benchmarks
 
@@ -154,6 +183,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
     p.set_defaults(func=cmd_api)
+
+    p = sub.add_parser("dealer", help="publish DealerChanged and wait for the projection: upsert, delete, list")
+    dealer = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    d = dealer.add_parser("upsert", help="create or update dealers from YAML or JSON files")
+    d.add_argument("files", nargs="+", metavar="FILE")
+    d = dealer.add_parser("delete", help="delete a dealer by id")
+    d.add_argument("dealer_id", metavar="ID")
+    for d in dealer.choices.values():
+        d.add_argument("--wait", type=float, metavar="SECONDS", help="how long to wait for the worker (default 10)")
+    d = dealer.add_parser("list", help="the dealers projection")
+    d.add_argument("--all", action="store_true", help="include deleted dealers")
+    d.add_argument("--json", action="store_true", help="JSON instead of a table")
+    p.set_defaults(func=cmd_dealer)
 
     p = sub.add_parser("bench", help="run benchmarks and print figures beside their baselines")
     p.add_argument("names", nargs="*", help="benchmarks to run (default: all)")

@@ -19,7 +19,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 
-from od.api import openapi, ops
+from od.api import admin, openapi, ops
 from od.api.metrics import ApiMetrics
 from od.api.middleware import RequestContext
 from od.api.problems import Problem, on_error, on_http_exception, on_problem
@@ -30,6 +30,7 @@ from od.runtime import Runtime
 # Route order matters only within a module (e.g. /v1/vehicles/nearby before /v1/vehicles/{id}).
 MODULES: tuple[ModuleType, ...] = (
     ops,
+    admin,
     openapi,
 )
 

@@ -65,7 +65,7 @@ def parse_dealer(
         raise DealerFileError("a dealer file holds one mapping of fields", source=source, line=_line(node, []))
     if data.setdefault("operation", "upsert") != "upsert":
         raise DealerFileError(
-            "a dealer file is an upsert; to delete a dealer, delete it by id",
+            "only `upsert` here; to delete a dealer, delete it by id",
             source=source,
             path="$.operation",
             line=_line(node, ["operation"]),

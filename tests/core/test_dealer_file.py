@@ -65,7 +65,7 @@ def test_valid_file_becomes_an_upsert() -> None:
         (VALID.replace("name: Dealer One\n", ""), "d.yaml:1: `name` is required for operation `upsert`"),
         (VALID.replace("dealer_id: d1", "dealer_id: D 1"), "d.yaml:1: `dealer_id`: Expected `str` matching"),
         (VALID.replace('homenet:\n  rooftop_id: "123"\n', ""), "d.yaml:6: `platforms[0]`: platform `homenet` needs"),
-        (VALID + "operation: delete\n", "d.yaml:12: `operation`: a dealer file is an upsert"),
+        (VALID + "operation: delete\n", "d.yaml:12: `operation`: only `upsert` here"),
         (VALID.replace("[homenet, scrape]", "[homenet, scrape"), "d.yaml:7: "),
         ("", "d.yaml: the file is empty"),
         ("- a\n- b\n", "d.yaml:1: a dealer file holds one mapping"),
