@@ -45,6 +45,28 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     scrape_rate_per_s: float = 10.0
     """Dealer web sites: requests started per second per host."""
     scrape_max_detail_pages: int = 5000
+    jobs_max_dealers: int = 3
+    """Job worker: dealers whose jobs run at once (per worker process)."""
+    jobs_max_per_dealer: int = 2
+    """Job worker: jobs of one dealer that run at once."""
+    jobs_host_rate_per_s: float = 2.0
+    """Job worker: job attempts started per second per external host."""
+    jobs_attempts: int = 3
+    """Job worker: tries of a job on a transient source error (backoff with jitter between)."""
+    jobs_retry_initial_s: float = 5.0
+    jobs_retry_max_s: float = 300.0
+    jobs_timeout_s: float = 3600.0
+    """Job worker: one attempt of a job longer than this is a transient failure."""
+    jobs_breaker_failures: int = 5
+    """Consecutive transient failures of a host that open its circuit."""
+    jobs_breaker_cooldown_s: float = 300.0
+    """How long an open circuit skips its host's jobs before letting a trial through."""
+    jobs_retention_days: float = 30.0
+    """Ended job runs older than this are deleted by the scheduler."""
+    jobs_executors: str = ""
+    """``job=module:attr,…`` replacing job executors (the demo's and the tests' fake sources)."""
+    scheduler_interval_s: float = 15.0
+    """How often `od scheduler` looks for due runs."""
     log_format: str = "auto"
     """``json``, ``console`` or ``auto`` (console on a terminal, JSON otherwise)."""
     log_level: str = "info"
