@@ -46,6 +46,10 @@ class Subjects:
     def deadletter(self, consumer: str) -> str:
         return self.subject(f"od.deadletter.{consumer}")
 
+    def jobs(self, dealer_id: str, job: str) -> str:
+        """A job request on the work queue (``OD_JOBS``), for the `jobs` worker kind."""
+        return self.subject(f"od.jobs.{dealer_id}.{job}")
+
     def for_event(self, event: AnyEvent) -> str:
         match event:
             case DealerChanged():
