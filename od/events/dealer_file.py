@@ -19,6 +19,8 @@ import yaml
 from od.events.model import DealerChanged
 
 Format = Literal["yaml", "json"]
+_Unknown = tuple[list[str | int], list[str]]
+"""An unknown key's path, and the keys its mapping may hold."""
 
 _AT = re.compile(r"^(?P<reason>.*?)(?: - at `(?P<path>\$[^`]*)`)?$", re.S)
 _STEP = re.compile(r"\.([^.\[]+)|\[(\d+|\.\.\.)\]")
@@ -94,14 +96,13 @@ def parse_dealer(
     return event
 
 
-def _unknown_error(unknown: list[list[str | int]], node: yaml.Node | None, source: str) -> DealerFileError:
-    first = unknown[0]
-    known = [f.encode_name for f in msgspec.inspect.type_info(DealerChanged).fields]  # type: ignore[attr-defined]
-    close = difflib.get_close_matches(str(first[-1]), known, n=1) if len(first) == 1 else []
+def _unknown_error(unknown: list[_Unknown], node: yaml.Node | None, source: str) -> DealerFileError:
+    first, known = unknown[0]
+    close = difflib.get_close_matches(str(first[-1]), known, n=1)
     reason = "unknown field" + (f", did you mean `{close[0]}`?" if close else "")
     if len(unknown) > 1:
         reason += "; also unknown: " + ", ".join(
-            f"`{_dotted(s)}` (line {_line(node, s, key=True)})" for s in unknown[1:]
+            f"`{_dotted(s)}` (line {_line(node, s, key=True)})" for s, _ in unknown[1:]
         )
     return DealerFileError(reason, source=source, path=_path(first), line=_line(node, first, key=True))
 
@@ -136,8 +137,8 @@ def _load(raw: bytes, source: str, fmt: Format) -> tuple[yaml.Node | None, Any]:
     return node, data
 
 
-def _unknown_keys(value: Any, info: msgspec.inspect.Type, steps: list[str | int]) -> Iterator[list[str | int]]:
-    """Paths of keys that no Struct in ``info`` declares, depth first."""
+def _unknown_keys(value: Any, info: msgspec.inspect.Type, steps: list[str | int]) -> Iterator[_Unknown]:
+    """Paths of keys that no Struct in ``info`` declares (with the names it does), depth first."""
     if isinstance(info, msgspec.inspect.UnionType):
         for option in info.types:
             if isinstance(option, msgspec.inspect.StructType | msgspec.inspect.ListType | msgspec.inspect.DictType):
@@ -149,7 +150,7 @@ def _unknown_keys(value: Any, info: msgspec.inspect.Type, steps: list[str | int]
             if key in fields:
                 yield from _unknown_keys(item, fields[key], [*steps, key])
             elif key != info.tag_field:
-                yield [*steps, key]
+                yield [*steps, key], list(fields)
     elif isinstance(info, msgspec.inspect.ListType) and isinstance(value, list):
         for index, item in enumerate(value):
             yield from _unknown_keys(item, info.item_type, [*steps, index])

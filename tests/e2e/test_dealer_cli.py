@@ -1,0 +1,95 @@
+"""`od dealer` as an operator runs it: a real process against real NATS and Postgres, with
+the real dealer projector consuming in the test."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from od import worker
+from od.config import Settings
+from od.runtime import Runtime
+from od.streams import StreamsFile
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = sorted(str(p) for p in (ROOT / "examples" / "dealers").glob("*.yaml"))
+
+
+async def od(settings: Settings, *args: str) -> tuple[int, str, str]:
+    env = {
+        **os.environ,
+        "OD_NATS_URL": settings.nats_url or "",
+        "OD_DATABASE_URL": settings.database_url or "",
+        "OD_NAMESPACE": settings.namespace,
+        "OD_LOG_LEVEL": "warning",
+    }
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "od.cli", *args, env=env, cwd=ROOT, stdout=-1, stderr=-1
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+@pytest.fixture
+async def rt(settings: Settings, js_streams: StreamsFile) -> AsyncIterator[Runtime]:
+    runtime = await Runtime.open(settings, name="od-test-dealer-cli", pool_size=2)
+    yield runtime
+    await runtime.close()
+
+
+@pytest.fixture
+async def projector(rt: Runtime) -> AsyncIterator[None]:
+    if "dealer-projector" not in worker.KINDS:  # temporary, until the projector lands
+        pytest.skip("the dealer projector is not registered yet")
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.resolve("dealer-projector")(rt, stop))
+    yield
+    stop.set()
+    await asyncio.wait_for(task, 15)
+
+
+async def test_upsert_list_delete(settings: Settings, projector: None) -> None:
+    code, out, err = await od(settings, "dealer", "upsert", *EXAMPLES)
+    assert code == 0, err
+    assert sorted(line.split(":")[0] for line in out.splitlines()) == [
+        "upsert harbor-point-toyota",
+        "upsert lakeside-honda",
+        "upsert prairie-ford",
+    ]
+    code, out, err = await od(settings, "dealer", "list", "--json")
+    assert code == 0, err
+    assert [(d["dealer_id"], d["city"]) for d in json.loads(out)] == [
+        ("harbor-point-toyota", "San Diego"),
+        ("lakeside-honda", "Austin"),
+        ("prairie-ford", "Naperville"),
+    ]
+    code, out, err = await od(settings, "dealer", "delete", "prairie-ford")
+    assert (code, out.strip()) == (0, "delete prairie-ford: applied" + out.strip().partition("applied")[2]), err
+    code, out, err = await od(settings, "dealer", "list")
+    assert out.splitlines()[0].split() == ["DEALER", "NAME", "CITY", "PLATFORMS", "LOCATION", "UPDATED"]
+    assert [line.split()[0] for line in out.splitlines()[1:]] == ["harbor-point-toyota", "lakeside-honda"]
+
+
+async def test_a_bad_file_publishes_nothing_and_says_where(settings: Settings, rt: Runtime, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text((ROOT / "examples" / "dealers" / "prairie-ford.yaml").read_text().replace("  city:", "  cty:"))
+    code, _, err = await od(settings, "dealer", "upsert", EXAMPLES[0], str(bad))
+    assert code == 1
+    line = next(i for i, t in enumerate(bad.read_text().splitlines(), 1) if "cty:" in t)
+    assert err.strip() == f"od dealer: {bad}:{line}: `address.cty`: unknown field, did you mean `city`?"
+    info = await rt.nc.jetstream().stream_info(rt.subjects.stream("OD_DEALERS"))
+    assert info.state.messages == 0
+
+
+async def test_without_a_worker_it_times_out_with_a_clear_message(settings: Settings, rt: Runtime) -> None:
+    code, _, err = await od(settings, "dealer", "upsert", "--wait", "0.5", EXAMPLES[0])
+    assert code == 1
+    assert err.startswith("od dealer: upsert of `harbor-point-toyota` published (event ")
+    assert err.rstrip().endswith("but the dealer projector has not applied it within 0.5s: is `od worker` running?")
