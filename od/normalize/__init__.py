@@ -15,6 +15,7 @@ from od.normalize.canonical import (
     proper_case,
 )
 from od.normalize.dates import parse_date
+from od.normalize.dealer_com import dealer_com_raw
 from od.normalize.flags import boolean, condition
 from od.normalize.homenet import homenet_raw
 from od.normalize.homenet_csv import parse_homenet_csv
@@ -37,6 +38,7 @@ __all__ = [
     "check_vin",
     "clean_text",
     "condition",
+    "dealer_com_raw",
     "default_event_id",
     "homenet_raw",
     "image_list",

@@ -86,11 +86,12 @@ class _Rules:
         return None
 
 
-def proper_case(text: str) -> str:
+def proper_case(text: str, *, acronyms: bool = True) -> str:
     """Fix a value written all upper or all lower case ("ACCORD SEDAN EX-L" -> "Accord Sedan EX-L").
 
-    Short letter groups stay capitals (trims such as LX, GT, SLE; "cr-v" -> "CR-V"); mixed
-    case is the source's own spelling and is kept.
+    With ``acronyms``, short letter groups stay capitals (trims such as LX, GT, SLE;
+    "cr-v" -> "CR-V"); without, as for colors, every word is capitalized ("RED" -> "Red").
+    Mixed case is the source's own spelling and is kept.
     """
     if not (text.isupper() or text.islower()):
         return text
@@ -100,7 +101,7 @@ def proper_case(text: str) -> str:
         piece = match.group()
         if not piece.isalpha():
             return piece.upper() if piece[0].isalpha() else piece  # "rx350" -> "RX350", "328i" stays
-        short = len(piece) <= 2 or (len(piece) == 3 and (upper or not _VOWEL.search(piece.lower())))
+        short = acronyms and (len(piece) <= 2 or (len(piece) == 3 and (upper or not _VOWEL.search(piece.lower()))))
         return piece.upper() if short else piece.capitalize()
 
     return _CASE_PIECE.sub(fix, text)

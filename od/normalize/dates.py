@@ -14,8 +14,6 @@ MIN_YEAR = 1900
 
 
 def _make(year: int, month: int, day: int) -> date | None:
-    if year < 100:
-        year += 2000
     if year < MIN_YEAR:
         return None
     try:
@@ -37,5 +35,6 @@ def parse_date(value: object) -> date | None:
         return _make(year, month, day)
     if match := _US.match(value):
         month, day, year = (int(part) for part in match.groups())
-        return _make(year, month, day)
+        two_digits = len(match.group(3)) == 2  # "03/19/26"
+        return _make(year + 2000 if two_digits else year, month, day)
     return None

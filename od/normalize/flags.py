@@ -18,6 +18,13 @@ _CONDITIONS: dict[str, Condition] = {
     "pre-owned": "used",
     "refurbishedcondition": "used",
     "damagedcondition": "used",
+    # private-seller grades (Craigslist): every one of them is a used car
+    "like new": "used",
+    "excellent": "used",
+    "good": "used",
+    "fair": "used",
+    "poor": "used",
+    "salvage": "used",
     "certified": "certified",
     "c": "certified",
     "cpo": "certified",

@@ -44,6 +44,8 @@ SHORT = 200
 _DEALER_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 _SOURCE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
+_DATE_SHAPE = re.compile(r"^\s*\d{1,4}[-/]\d{1,2}[-/]\d{1,4}")
+"""Date-shaped sentinels ("0001-01-01", "00/24/2025") mean "not given": no warning."""
 _OPTION_SEPARATORS = ("|", ";", "\n", ",")
 
 
@@ -76,9 +78,9 @@ def _text(value: object, limit: int = SHORT) -> str | None:
     return None if text is None or text.lower() in absent_values() else text
 
 
-def _name(value: object) -> str | None:
+def _name(value: object, *, acronyms: bool = True) -> str | None:
     text = _text(value)
-    return None if text is None else proper_case(text)
+    return None if text is None else proper_case(text, acronyms=acronyms)
 
 
 def _options(value: object) -> list[str] | None:
@@ -219,7 +221,7 @@ def observation_from_raw(
 
     raw_date = get("date_in_stock")
     in_stock = parse_date(raw_date)
-    if in_stock is None and _given(raw_date) and not (isinstance(raw_date, str) and raw_date.startswith("0001")):
+    if in_stock is None and _given(raw_date) and not (isinstance(raw_date, str) and _DATE_SHAPE.match(raw_date)):
         notes.add("date_in_stock", "unparseable", f"{shown(raw_date)} is not a date")
 
     key = vehicle_key(vin, stock)
@@ -240,8 +242,8 @@ def observation_from_raw(
         transmission=canonical_transmission(get("transmission")),
         engine=_text(get("engine")),
         fuel_type=canonical_fuel_type(get("fuel_type")),
-        exterior_color=_name(get("exterior_color")),
-        interior_color=_name(get("interior_color")),
+        exterior_color=_name(get("exterior_color"), acronyms=False),
+        interior_color=_name(get("interior_color"), acronyms=False),
         condition=condition(get("condition"), get("certified")),
         mileage=miles,
         price=price,

@@ -12,7 +12,7 @@ MAX_IMAGES = 300
 
 _SPLIT = re.compile(r"[|;\s]+|,\s*(?=https?:|//|/)|,\s+")
 _SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:")
-_HOST = re.compile(r"^(?:www\.)?[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}(?:[/:?#]|$)", re.IGNORECASE)
+_HOST = re.compile(r"^www\.[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}(?:[/:?#]|$)", re.IGNORECASE)
 _SAFE = re.compile(r"^[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]*$")
 
 
@@ -23,6 +23,13 @@ def url(value: object, base_url: str | None = None) -> str | None:
     text = value.strip()
     if not text:
         return None
+    try:
+        return _absolute(text, base_url)
+    except ValueError:  # e.g. "http://[" (a broken IPv6 host) or a host IDNA refuses
+        return None
+
+
+def _absolute(text: str, base_url: str | None) -> str | None:
     if text.startswith("//"):
         text = ("https:" if base_url is None or not base_url.startswith("http:") else "http:") + text
     elif not _SCHEME.match(text):
@@ -41,7 +48,8 @@ def url(value: object, base_url: str | None = None) -> str | None:
         text = "http://" + text[7:]
     if not _SAFE.match(text):
         text = safe_url_string(text)  # spaces, non-ASCII
-    if len(text) > MAX_URL or len(text) <= len("https://"):
+    host = text.split("//", 1)[1][:1]
+    if not host or host in "/?#" or len(text) > MAX_URL:
         return None
     return text
 
