@@ -19,7 +19,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 
-from od.api import admin, openapi, ops
+from od.api import admin, dealers, feeds, openapi, ops, pages, seo, vehicles
 from od.api.metrics import ApiMetrics
 from od.api.middleware import RequestContext
 from od.api.problems import Problem, on_error, on_http_exception, on_problem
@@ -32,6 +32,11 @@ MODULES: tuple[ModuleType, ...] = (
     ops,
     admin,
     openapi,
+    vehicles,
+    dealers,
+    feeds,
+    pages,
+    seo,  # last: /{indexnow_key}.txt matches any /NAME.txt
 )
 
 
@@ -73,6 +78,8 @@ def create_app(settings: Settings, *, modules: Sequence[ModuleType] = MODULES, p
     )
     app.state.settings = settings
     app.state.metrics = metrics
+    app.state.operations = operations
+    app.state.sitemap_cache = {}
     app.state.openapi = msgspec.json.encode(
         openapi.build(operations, title="Open Dealer API", version=_version(), server_url=settings.public_base_url)
     )

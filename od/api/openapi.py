@@ -64,8 +64,7 @@ def build(operations: Sequence[Operation], *, title: str, version: str, server_u
                     "name": name,
                     "in": "path" if f"{{{name}}}" in path else "query",
                     "required": name in required or f"{{{name}}}" in path,
-                    "schema": prop,
-                    **({"description": prop["description"]} if "description" in prop else {}),
+                    **_parameter_schema(prop),
                 }
                 for name, prop in schema.get("properties", {}).items()
             ]
@@ -93,6 +92,19 @@ def build(operations: Sequence[Operation], *, title: str, version: str, server_u
             "securitySchemes": {SCHEME: {"type": "http", "scheme": "bearer"}},
         },
     }
+
+
+def _parameter_schema(prop: dict[str, Any]) -> dict[str, Any]:
+    """A query parameter is absent or a value, never JSON ``null``: drop msgspec's
+    ``anyOf [..., null]`` and ``default: null`` of optional fields."""
+    prop = {k: v for k, v in prop.items() if not (k == "default" and v is None)}
+    variants = [v for v in prop.pop("anyOf", []) if v != {"type": "null"}]
+    if len(variants) == 1:
+        prop = {**variants[0], **prop}
+    elif variants:
+        prop["anyOf"] = variants
+    description = prop.pop("description", None)
+    return {"schema": prop, **({"description": description} if description else {})}
 
 
 async def openapi_json(request: Request) -> Response:
