@@ -6,7 +6,7 @@
 ALTER TABLE job_runs
     ADD COLUMN scheduled_for timestamptz,  -- the cycle's tick; NULL for a manual run
     ADD COLUMN host          text,         -- the external host the job talks to (breaker, rate limit)
-    ADD COLUMN published_at  timestamptz,  -- its request is on the work queue (NULL: publish it)
+    ADD COLUMN published_at  timestamptz,  -- its request went onto the work queue
     ADD COLUMN claimed_by    text,         -- the worker running it; only that worker may end it
     ADD COLUMN heartbeat_at  timestamptz,  -- renewed while it runs; stale means its worker died
     ADD CONSTRAINT job_runs_status_known CHECK (
@@ -16,10 +16,9 @@ ALTER TABLE job_runs
 CREATE INDEX job_runs_cycle ON job_runs (dealer_id, job, scheduled_for DESC);
 CREATE INDEX job_runs_waiting ON job_runs (dealer_id) WHERE status = 'waiting';
 CREATE INDEX job_runs_open ON job_runs (dealer_id, job) WHERE status IN ('queued', 'running');
-CREATE INDEX job_runs_unpublished ON job_runs (queued_at) WHERE status = 'queued' AND published_at IS NULL;
 CREATE INDEX job_runs_ended ON job_runs (ended_at);
 
--- One row per external host that has failed lately (a healthy host has none).
+-- One row per external host that ever failed (a host that never did is closed without one).
 CREATE TABLE circuit_breakers (
     host          text PRIMARY KEY,
     state         text NOT NULL CHECK (state IN ('closed', 'open', 'half_open')),
