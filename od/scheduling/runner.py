@@ -250,7 +250,7 @@ class JobRunner:
         timings: dict[str, float] = {}
         if claim.published_at is not None:
             timings["queue_s"] = round(max(0.0, (datetime.now(UTC) - claim.published_at).total_seconds()), 3)
-        attempts = claim.attempts
+        attempts = claim.attempts - 1  # the claim counted the first attempt ahead
 
         def outcome(
             status: str, *, host: str | None = None, error: str | None = None, result: JobResult | None = None

@@ -279,14 +279,15 @@ class Claim(NamedTuple):
 async def claim(conn: Conn, ref: RunRef, worker: str, *, stale_after_s: float) -> Claim:
     """Take the run for this worker, unless it is over (``done``) or another live worker holds it
     (``busy``: its heartbeat is fresher than ``stale_after_s``). A run whose row is missing (its
-    request was published just before a crash) is created here."""
+    request was published just before a crash) is created here. ``attempts`` already counts the
+    attempt about to start, so one cut short by a crash stays counted."""
     row = await conn.fetchrow(
         """WITH up AS (
-               INSERT INTO job_runs AS j (run_id, dealer_id, job, cycle, scheduled_for, status,
+               INSERT INTO job_runs AS j (run_id, dealer_id, job, cycle, scheduled_for, status, attempts,
                                           started_at, claimed_by, heartbeat_at, published_at)
-               VALUES ($1, $2, $3, $4, $5, 'running', now(), $6, now(), now())
-               ON CONFLICT (run_id) DO UPDATE SET status = 'running', started_at = now(),
-                   claimed_by = EXCLUDED.claimed_by, heartbeat_at = now(), error = NULL
+               VALUES ($1, $2, $3, $4, $5, 'running', 1, now(), $6, now(), now())
+               ON CONFLICT (run_id) DO UPDATE SET status = 'running', attempts = j.attempts + 1,
+                   started_at = now(), claimed_by = EXCLUDED.claimed_by, heartbeat_at = now(), error = NULL
                WHERE j.status IN ('waiting', 'queued')
                   OR (j.status = 'running' AND j.heartbeat_at < now() - make_interval(secs => $7))
                RETURNING j.attempts, j.queued_at, j.published_at)
