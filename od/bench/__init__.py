@@ -18,6 +18,7 @@ from od.config import Settings
 
 BENCHMARKS: dict[str, str] = {
     "publish": "od.bench.publish:run",
+    "normalize": "od.bench.normalize:run",
 }
 
 Benchmark = Callable[[BenchContext], Awaitable[list[Figure]]]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime
+from functools import lru_cache
 
 _US = re.compile(r"^\s*(\d{1,2})/(\d{1,2})/(\d{2}|\d{4})\b")
 _ISO = re.compile(r"^\s*(\d{4})-(\d{1,2})-(\d{1,2})(?:$|[T ]|\s)")
@@ -30,6 +31,11 @@ def parse_date(value: object) -> date | None:
         return value if value.year >= MIN_YEAR else None
     if not isinstance(value, str):
         return None
+    return _parse_text(value)
+
+
+@lru_cache(maxsize=4096)  # feeds repeat the same few dates across a whole inventory
+def _parse_text(value: str) -> date | None:
     if match := _ISO.match(value):
         year, month, day = (int(part) for part in match.groups())
         return _make(year, month, day)

@@ -13,61 +13,91 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 MAX_PRICE = Decimal(10_000_000)
 KM_PER_MILE = 1.609344
 
-_NUMBER = re.compile(r"[-+]?(?:\d[\d,]*(?:\.\d*)?|\.\d+)")
+_NUMBER = re.compile(r"[-+]?(?:\d[\d,]*(?:\.\d*)?|\.\d+)", re.ASCII)
 _CENT = Decimal("0.01")
+_SHORT = 19  # digits that always fit an int64, so int() is exact and cheap
+_HUGE = 10**18
 _KM = re.compile(r"\b(?:km|kms|kilomet(?:er|re)s?|kmt)\b", re.IGNORECASE)
+
+
+def _numeral(value: object) -> str | None:
+    """The first number in ``value`` as plain text ("$-1,234.5 USD" -> "-1234.5"), else None."""
+    if isinstance(value, str):
+        match = _NUMBER.search(value)
+        if match is None:
+            return None
+        text = match.group().replace(",", "")
+        if match.start() > 0 and value[match.start() - 1] == "-":
+            text = "-" + text  # "$-5" / "USD -5": still negative
+        return text
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return str(value) if abs(value) < _HUGE else None
+    if isinstance(value, float | Decimal):
+        return repr(value) if isinstance(value, float) else str(value)
+    return None
+
+
+def _small_int(text: str) -> int | None:
+    """``int(text)`` for short whole numbers (the usual case), without a Decimal."""
+    if len(text) < _SHORT and text.lstrip("-+").isdigit():
+        return int(text)
+    return None
 
 
 def number(value: object) -> Decimal | None:
     """The first number in ``value`` (thousands separators dropped), else None."""
-    if value is None or isinstance(value, bool):
+    text = _numeral(value)
+    if text is None:
         return None
-    if isinstance(value, int):
-        return Decimal(value)
-    if isinstance(value, float):
-        return Decimal(repr(value)) if math.isfinite(value) else None
-    if isinstance(value, Decimal):
-        return value if value.is_finite() else None
-    if not isinstance(value, str):
-        return None
-    match = _NUMBER.search(value)
-    if match is None:
-        return None
-    text = match.group().replace(",", "")
-    if match.start() > 0 and value[match.start() - 1] == "-":
-        text = "-" + text  # "$-5" / "USD -5": still negative
     try:
-        return Decimal(text)
+        amount = Decimal(text)
     except InvalidOperation:
         return None
+    return amount if amount.is_finite() else None
 
 
 def money(value: object) -> str | None:
     """A positive price as ``"23995.00"``; 0, negative, absurd or unparseable -> None."""
-    amount = number(value)
+    text = _numeral(value)
+    if text is None:
+        return None
+    whole = _small_int(text)
+    if whole is not None:
+        return f"{whole}.00" if 0 < whole <= MAX_PRICE else None
+    amount = number(text)
     if amount is None or amount <= 0 or amount > MAX_PRICE:
         return None
     cents = amount.quantize(_CENT, rounding=ROUND_HALF_UP)
-    if cents <= 0:
-        return None
-    return f"{cents:f}"
+    return f"{cents:f}" if cents > 0 else None
 
 
 def mileage(value: object, unit: str = "mi") -> int | None:
     """Odometer in whole miles; km (from ``unit`` or the text, e.g. ``"12,000 km"``) converted."""
-    amount = number(value)
-    if amount is None or amount < 0:
+    text = _numeral(value)
+    if text is None:
         return None
-    km = unit.lower().startswith("k") or (isinstance(value, str) and _KM.search(value) is not None)
-    miles = float(amount) / KM_PER_MILE if km else float(amount)
-    if not math.isfinite(miles):
+    try:
+        amount = float(text)
+    except ValueError:
         return None
-    return int(Decimal(miles).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    if not 0 <= amount < math.inf:
+        return None
+    km = unit[:1] in ("k", "K") or (isinstance(value, str) and not value.isdigit() and _KM.search(value) is not None)
+    miles = amount / KM_PER_MILE if km else amount
+    return int(miles + 0.5)  # half up
 
 
 def integer(value: object) -> int | None:
     """A whole number such as a model year (``"2012.0"`` -> 2012); None unless integral."""
-    amount = number(value)
-    if amount is None or amount != amount.to_integral_value():
+    text = _numeral(value)
+    if text is None:
+        return None
+    whole = _small_int(text)
+    if whole is not None:
+        return whole
+    amount = number(text)
+    if amount is None or amount != amount.to_integral_value() or abs(amount) >= _HUGE:
         return None
     return int(amount)

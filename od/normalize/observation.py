@@ -12,6 +12,7 @@ import hashlib
 import re
 from collections.abc import Mapping
 from datetime import datetime
+from functools import lru_cache
 
 import msgspec
 
@@ -37,10 +38,14 @@ FIRST_YEAR = 1886  # Benz Patent-Motorwagen
 MAX_MILEAGE = 5_000_000
 MIN_PRICE = 100
 """Prices under this are placeholders ("$1", "$99 down"), not what the car costs."""
+_MIN_PRICE_LENGTH = len(f"{MIN_PRICE}.00")  # money() strings shorter than "100.00" are below it
+_ZEROS = frozenset((None, "", "0", "0.0", "0.00", "$0", "$0.00", 0))
 MAX_OPTIONS = 500
 MAX_WARNINGS = 100
 SHORT = 200
+_CACHED_LENGTH = 300
 
+_ABSENT = absent_values()
 _DEALER_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 _SOURCE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
@@ -69,18 +74,35 @@ def _given(value: object) -> bool:
         return False
     if isinstance(value, str):
         text = value.strip()
-        return bool(text) and text.lower() not in absent_values()
+        return bool(text) and text.lower() not in _ABSENT
     return True
 
 
-def _text(value: object, limit: int = SHORT) -> str | None:
+def _tidy_text(value: object, limit: int = SHORT) -> str | None:
     text = clean_text(value, limit=limit)
-    return None if text is None or text.lower() in absent_values() else text
+    return None if text is None or text.lower() in _ABSENT else text
+
+
+def _tidy_name(value: object, acronyms: bool = True) -> str | None:
+    text = _tidy_text(value)
+    return None if text is None else proper_case(text, acronyms=acronyms)
+
+
+# Colors, trims, engines, options and price names repeat across a whole feed.
+_cached_text = lru_cache(maxsize=16_384)(_tidy_text)
+_cached_name = lru_cache(maxsize=8_192)(_tidy_name)
+
+
+def _text(value: object, limit: int = SHORT) -> str | None:
+    if isinstance(value, str) and len(value) <= _CACHED_LENGTH:
+        return _cached_text(value, limit)
+    return _tidy_text(value, limit)
 
 
 def _name(value: object, *, acronyms: bool = True) -> str | None:
-    text = _text(value)
-    return None if text is None else proper_case(text, acronyms=acronyms)
+    if isinstance(value, str) and len(value) <= _CACHED_LENGTH:
+        return _cached_name(value, acronyms)
+    return _tidy_name(value, acronyms)
 
 
 def _options(value: object) -> list[str] | None:
@@ -122,8 +144,10 @@ class _Notes:
 
 
 def _price(field: str, value: object, notes: _Notes) -> str | None:
+    if (value is None or isinstance(value, str | int | float)) and value in _ZEROS:
+        return None  # "call for price": the usual absent price, nothing to note
     price = money(value)
-    if price is not None and float(price) < MIN_PRICE:
+    if price is not None and len(price) < _MIN_PRICE_LENGTH:
         notes.add(field, "implausible", f"{shown(value)} is below {MIN_PRICE}: treated as not given")
         return None
     if price is None and _given(value):
@@ -133,14 +157,19 @@ def _price(field: str, value: object, notes: _Notes) -> str | None:
     return price
 
 
-def _check_caller(dealer_id: str, source: str, run_id: str, occurred_at: datetime, event_id: str | None) -> None:
-    """Arguments from the fetcher itself (not from the feed): a bad one is a bug, so raise."""
+@lru_cache(maxsize=256)  # the same few per run
+def _check_ids(dealer_id: str, source: str, run_id: str) -> None:
     if not _DEALER_ID.match(dealer_id):
         raise ValueError(f"invalid dealer_id {dealer_id!r}")
     if not _SOURCE.match(source):
         raise ValueError(f"invalid source {source!r}")
     if len(run_id) > 128:
         raise ValueError("run_id is longer than 128 characters")
+
+
+def _check_caller(dealer_id: str, source: str, run_id: str, occurred_at: datetime, event_id: str | None) -> None:
+    """Arguments from the fetcher itself (not from the feed): a bad one is a bug, so raise."""
+    _check_ids(dealer_id, source, run_id)
     if occurred_at.tzinfo is None:
         raise ValueError("occurred_at must be timezone-aware")
     if event_id is not None and not 0 < len(event_id) <= 128:
@@ -170,7 +199,7 @@ def observation_from_raw(
         vin = checked.vin
         notes.extend(checked.warnings)
     raw_stock = get("stock_number")
-    stock = _text(raw_stock, limit=10_000)
+    stock = _tidy_text(raw_stock, limit=10_000)  # unique per vehicle: not worth caching
     if stock is not None and len(stock) > 64:
         notes.add("stock_number", "too_long", f"{shown(raw_stock)} is longer than 64 characters")
         stock = None

@@ -10,9 +10,9 @@ from selectolax.lexbor import LexborHTMLParser
 _TAG = re.compile(r"<[a-zA-Z/!][^>]*>")
 _BREAK = re.compile(r"<br\s*/?>|</(?:p|div|li|h[1-6]|tr)\s*>", re.IGNORECASE)
 _INVISIBLE = re.compile("[\ufeff\u200b\u200c\u200d\u2060\u00ad\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-_SPACES = re.compile(r"[^\S\n]+")
-_BLANK_LINES = re.compile(r"\n\s*\n\s*(?:\n\s*)*")
-_ALL_SPACE = re.compile(r"\s+")
+_SPACES = re.compile(r"[^\S\n]{2,}|[^\S\n ]")  # runs, or a tab/NBSP: a lone " " needs no rewrite
+_BLANK_LINES = re.compile(r"\n{3,}")
+_ALL_SPACE = re.compile(r"\s{2,}|[^\S ]")
 _ELLIPSIS = "…"
 
 
@@ -34,14 +34,23 @@ def clean_text(value: object, *, multiline: bool = False, limit: int | None = No
             return None
         value = str(value)
     text = value
+    if text.isascii() and text.isprintable() and "&" not in text and "<" not in text and "  " not in text:
+        text = text.strip()  # the usual case, checked in C
+        if not text:
+            return None
+        return truncate(text, limit) if limit is not None else text
     if "&" in text:
-        text = html.unescape(html.unescape(text))  # some feeds escape twice: "&amp;amp;"
+        text = html.unescape(text)
+        if "&" in text:
+            text = html.unescape(text)  # some feeds escape twice: "&amp;amp;"
     if "<" in text:
         text = _strip_tags(text)
-    text = _INVISIBLE.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    text = _INVISIBLE.sub("", text)
     if multiline:
-        text = _BLANK_LINES.sub("\n\n", _SPACES.sub(" ", text))
-        text = "\n".join(line.strip() for line in text.split("\n")).strip()
+        text = _SPACES.sub(" ", text).replace(" \n", "\n").replace("\n ", "\n")  # runs are single now
+        text = _BLANK_LINES.sub("\n\n", text).strip()
     else:
         text = _ALL_SPACE.sub(" ", text).strip()
     if not text:

@@ -10,9 +10,11 @@ from w3lib.url import safe_url_string
 MAX_URL = 2048
 MAX_IMAGES = 300
 
-_SPLIT = re.compile(r"[|;\s]+|,\s*(?=https?:|//|/)|,\s+")
 _SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:")
 _HOST = re.compile(r"^www\.[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}(?:[/:?#]|$)", re.IGNORECASE)
+_LINK = r"https://[A-Za-z0-9\-._~:@!$&'()*+,;=%\[\]][A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]{0,2039}"
+_PLAIN_LINKS = re.compile(rf"\s*(?:{_LINK}\s+)*{_LINK}\s*")
+_NO_HOST = frozenset(("", "/", "?", "#"))
 _SAFE = re.compile(r"^[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]*$")
 
 
@@ -23,6 +25,8 @@ def url(value: object, base_url: str | None = None) -> str | None:
     text = value.strip()
     if not text:
         return None
+    if text.startswith("https://") and len(text) <= MAX_URL and text[8:9] not in _NO_HOST and _SAFE.match(text):
+        return text  # the usual case, checked in C
     try:
         return _absolute(text, base_url)
     except ValueError:  # e.g. "http://[" (a broken IPv6 host) or a host IDNA refuses
@@ -54,18 +58,41 @@ def _absolute(text: str, base_url: str | None) -> str | None:
     return text
 
 
+def _spaced(text: str) -> str:
+    """Separators as spaces: ``|``, ``;``, and commas that start a new link or follow a space.
+
+    A comma inside a link (CDN transformations such as ``w_640,h_480``) is kept.
+    """
+    text = text.replace("|", " ").replace(";", " ").replace(", ", " ")
+    if "," in text:
+        text = text.replace(",http", " http").replace(",//", " //").replace(",/", " /")
+    return text
+
+
+def _split(text: str) -> list[str]:
+    return _spaced(text).split()
+
+
+def _plain_links(text: str) -> list[str] | None:
+    """The usual feed string in one regex pass: ASCII ``https`` links needing no fixing, by
+    separators alone. None when any link needs the careful path."""
+    spaced = _spaced(text)
+    return spaced.split() if _PLAIN_LINKS.fullmatch(spaced) else None
+
+
 def image_list(value: object, base_url: str | None = None) -> list[str] | None:
     """Absolute http(s) image URLs, in order, de-duplicated; a string is split on ``, | ;``."""
-    if value is None:
-        return None
     if isinstance(value, str):
-        parts: list[object] = list(_SPLIT.split(value))
+        plain = _plain_links(value)
+        if plain is not None:
+            return list(dict.fromkeys(plain))[:MAX_IMAGES] or None
+        parts: list[object] = list(_split(value))
     elif isinstance(value, list | tuple):
         parts = list(value)
     else:
         return None
     seen: dict[str, None] = {}
-    for part in parts:
+    for part in dict.fromkeys(part for part in parts if isinstance(part, str)):
         link = url(part, base_url)
         if link is not None and link not in seen:
             seen[link] = None

@@ -9,6 +9,7 @@ placeholder VINs; those are kept and flagged, never rejected.
 from __future__ import annotations
 
 import re
+from operator import mul
 
 import msgspec
 
@@ -41,7 +42,7 @@ class VinCheck(msgspec.Struct, frozen=True):
 
 def check_digit(vin: str) -> str:
     """The expected 9th character of a 17-character VIN of legal characters."""
-    total = sum(_VALUES[char] * weight for char, weight in zip(vin, _WEIGHTS, strict=True))
+    total = sum(map(mul, map(_VALUES.__getitem__, vin), _WEIGHTS))
     remainder = total % 11
     return "X" if remainder == 10 else str(remainder)
 
