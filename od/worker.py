@@ -19,7 +19,10 @@ log = get_logger(__name__)
 WorkerKind = Callable[[Runtime, asyncio.Event], Coroutine[Any, Any, None]]
 
 # name -> "module:function"; imported lazily so `od worker --only x` loads only x.
-KINDS: dict[str, str] = {}
+KINDS: dict[str, str] = {
+    "dealer-projector": "od.handlers.dealer_projector:run",
+    "vehicle-projector": "od.handlers.vehicle_projector:run",  # with the VehicleChanged outbox relay
+}
 
 
 def resolve(name: str) -> WorkerKind:

@@ -1,0 +1,210 @@
+"""The merge policy: what each source said about a vehicle → one public record. Pure, no I/O.
+
+Each source keeps, per field, a last-write-wins *register* ``{"v": value, "t": occurred_at
+(µs since the epoch), "e": event_id}``: an observation replaces a register only when its
+``(t, e)`` is greater, and an absent or null value never touches one. The merged value of a
+field is the register, among all sources that have one, with the greatest
+``(tier rank, t, e, source)``. Registers and that choice are commutative and idempotent, so the
+merged record is the same whatever the delivery order and however often an event is delivered.
+
+``PRECEDENCE`` below is the one table of source tiers; an operator may reorder it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from functools import cache
+from typing import Any, Literal
+
+import msgspec
+
+from od.events.model import VehicleFields, VehicleObserved
+
+PREFERRED_PRICE_SOURCE = "$price_preference"
+"""Placeholder in ``PRECEDENCE``: the dealer's ``price_preference`` source."""
+
+# field group -> (fields, source tiers best first). Sources not listed rank below every listed
+# one (so a future source never outranks a known one) and, among themselves, the latest wins.
+# A group with no tiers is "latest occurred_at wins" across all sources.
+PRECEDENCE: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "structure": (
+        ("year", "make", "model", "trim", "body_style", "drivetrain", "transmission", "engine", "fuel_type"),
+        ("homenet", "dealer_com", "scrape", "manual"),
+    ),
+    "surface": (("dealer_url", "images", "description"), ("scrape", "dealer_com", "homenet", "manual")),
+    "price": (("price", "msrp"), (PREFERRED_PRICE_SOURCE,)),
+}
+
+MERGED_FIELDS: tuple[str, ...] = tuple(f.name for f in msgspec.structs.fields(VehicleFields))
+"""The fields a source can state; all but those named in ``PRECEDENCE`` are latest-wins."""
+
+WARNINGS = "warnings"
+"""Also a per-source register; the record carries the union of each source's latest list."""
+
+PUBLIC_KEYS: tuple[str, ...] = (*MERGED_FIELDS, WARNINGS, "sources", "first_seen_at", "status")
+"""What a ``VehicleChanged`` is about: a change of any of these is a real change."""
+
+Status = Literal["available", "sold"]
+
+
+class Register(msgspec.Struct, frozen=True):
+    v: Any
+    t: int
+    e: str
+
+
+Registers = dict[str, Register]
+
+
+class SourceState(msgspec.Struct, kw_only=True):
+    """What one source has said about one vehicle."""
+
+    registers: Registers
+    first_seen: int  # µs since the epoch
+    last_seen: int
+
+
+class Completion(msgspec.Struct, frozen=True, kw_only=True):
+    """The latest complete pull of a (dealer, source)."""
+
+    t: int
+    e: str
+    run_id: str
+    keys: frozenset[str]
+
+    def newer_than(self, other: Completion | None) -> bool:
+        return other is None or (self.t, self.e) > (other.t, other.e)
+
+
+def micros(at: datetime) -> int:
+    delta = at - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def from_micros(t: int) -> datetime:
+    return datetime.fromtimestamp(t // 1_000_000, UTC).replace(microsecond=t % 1_000_000)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def observed_values(obs: VehicleObserved) -> dict[str, Any]:
+    """The JSON values an observation states (nulls left out: they say nothing)."""
+    values = msgspec.to_builtins(obs)
+    out = {f: values[f] for f in MERGED_FIELDS if values.get(f) is not None}
+    out[WARNINGS] = values.get(WARNINGS) or []
+    return out
+
+
+def apply_observation(state: SourceState | None, values: Mapping[str, Any], t: int, e: str) -> tuple[SourceState, bool]:
+    """``state`` after one observation, and whether anything changed. A new object when
+    ``state`` is None; otherwise ``state`` itself, updated in place."""
+    if state is None:
+        registers = {f: Register(v, t, e) for f, v in values.items()}
+        return SourceState(registers=registers, first_seen=t, last_seen=t), True
+    changed = False
+    registers = state.registers
+    for field, value in values.items():
+        current = registers.get(field)
+        if current is None or (t, e) > (current.t, current.e) or _tie_wins(current, value, t, e):
+            registers[field] = Register(value, t, e)
+            changed = True
+    if t < state.first_seen:
+        state.first_seen, changed = t, True
+    if t > state.last_seen:
+        state.last_seen, changed = t, True
+    return state, changed
+
+
+def _tie_wins(current: Register, value: Any, t: int, e: str) -> bool:
+    """Two different values under one ``(t, e)`` (an event id reused against the contract):
+    the greater encoding wins, so even then the order of delivery does not matter."""
+    return (t, e) == (current.t, current.e) and _ENCODE(value) > _ENCODE(current.v)
+
+
+_ENCODE = msgspec.json.Encoder(order="sorted").encode
+
+
+@cache
+def _ranks(price_preference: str) -> dict[str, dict[str, int]]:
+    """field -> source -> rank (higher wins; unlisted sources 0)."""
+    ranks: dict[str, dict[str, int]] = {f: {} for f in MERGED_FIELDS}
+    for fields, tiers in PRECEDENCE.values():
+        order = [price_preference if s == PREFERRED_PRICE_SOURCE else s for s in tiers]
+        for field in fields:
+            ranks[field] = {source: len(order) - i for i, source in enumerate(order)}
+    return ranks
+
+
+def merge_fields(states: Mapping[str, SourceState], price_preference: str) -> dict[str, Any]:
+    """Per field, the winning value across sources (fields nobody stated are left out)."""
+    ranks = _ranks(price_preference)
+    merged: dict[str, Any] = {}
+    for field in MERGED_FIELDS:
+        field_ranks = ranks[field]
+        best: tuple[int, int, str, str] | None = None
+        value: Any = None
+        for source, state in states.items():
+            register = state.registers.get(field)
+            if register is None:
+                continue
+            candidate = (field_ranks.get(source, 0), register.t, register.e, source)
+            if best is None or candidate > best:
+                best, value = candidate, register.v
+        if best is not None:
+            merged[field] = value
+    warnings: dict[tuple[str, str, str], dict[str, str]] = {}
+    for state in states.values():
+        register = state.registers.get(WARNINGS)
+        for w in register.v if register else ():
+            warnings[(w["field"], w["code"], w.get("detail", ""))] = w
+    merged[WARNINGS] = [warnings[k] for k in sorted(warnings)]
+    return merged
+
+
+def source_gone(state: SourceState, key: str, completion: Completion | None) -> bool:
+    """The source has completed a full pull, after it last showed the vehicle, without it."""
+    return completion is not None and completion.t > state.last_seen and key not in completion.keys
+
+
+def vehicle_status(
+    states: Mapping[str, SourceState], key: str, completions: Mapping[str, Completion | None]
+) -> tuple[Status, int | None]:
+    """``sold`` when every source that observed the vehicle says it is gone; with the time of
+    the latest of those completions (when the vehicle became sold, given in-order delivery)."""
+    gone_at = 0
+    for source, state in states.items():
+        completion = completions.get(source)
+        if not source_gone(state, key, completion):
+            return "available", None
+        assert completion is not None
+        gone_at = max(gone_at, completion.t)
+    return ("sold", gone_at) if states else ("available", None)
+
+
+def public_values(states: Mapping[str, SourceState], status: Status, price_preference: str) -> dict[str, Any]:
+    """The public part of the record: merged fields, warnings, sources, first seen, status."""
+    public = merge_fields(states, price_preference)
+    public["sources"] = sorted(states)
+    public["first_seen_at"] = min(s.first_seen for s in states.values())
+    public["status"] = status
+    return public
+
+
+def changed_keys(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> list[str]:
+    if old is None:
+        return []
+    return [k for k in PUBLIC_KEYS if old.get(k) != new.get(k)]
+
+
+Change = Literal["created", "updated", "sold", "relisted"]
+
+
+def change_kind(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> Change | None:
+    """What a ``VehicleChanged`` should say about ``old`` → ``new`` (None: nothing public changed)."""
+    if old is None:
+        return "created"
+    if old["status"] != new["status"]:
+        return "sold" if new["status"] == "sold" else "relisted"
+    return "updated" if changed_keys(old, new) else None
