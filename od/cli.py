@@ -146,6 +146,26 @@ async def cmd_dealer(args: argparse.Namespace, settings: Settings) -> int:
     return await _with_runtime(settings, "od-dealer", body) or 0
 
 
+async def cmd_scheduler(args: argparse.Namespace, settings: Settings) -> int:
+    from od.scheduling import scheduler
+
+    stop = _stop_event()
+
+    async def body(runtime: Any) -> None:
+        await scheduler.run(runtime, stop)
+
+    await _with_runtime(settings, "od-scheduler", body)
+    return 0
+
+
+async def cmd_jobs(args: argparse.Namespace, settings: Settings) -> int:
+    from od.scheduling import commands
+
+    if not commands.needs_servers(args):
+        return await commands.jobs(args, None)
+    return await _with_runtime(settings, "od-jobs", lambda runtime: commands.jobs(args, runtime)) or 0
+
+
 def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
     from od.bench import run_benchmarks
 
@@ -196,6 +216,25 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--all", action="store_true", help="include deleted dealers")
     d.add_argument("--json", action="store_true", help="JSON instead of a table")
     p.set_defaults(func=cmd_dealer)
+
+    p = sub.add_parser("scheduler", help="run scheduled feed pulls: create due job runs, queue them in graph order")
+    p.set_defaults(func=cmd_scheduler)
+
+    p = sub.add_parser("jobs", help="job runs: status, graph, run (manual), cleanup")
+    jobs = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    j = jobs.add_parser("status", help="run history, newest first")
+    j.add_argument("--dealer", default=None, metavar="ID")
+    j.add_argument("--platform", default=None, metavar="JOB", help="homenet, dealer_com, scrape, url_shortening")
+    j.add_argument("--status", default=None, help="waiting, queued, running, succeeded, failed, blocked, skipped")
+    j.add_argument("--limit", type=int, default=50)
+    j.add_argument("--json", action="store_true", help="one JSON object a line")
+    j = jobs.add_parser("graph", help="a dealer's job graph and schedules (without --dealer: the declared table)")
+    j.add_argument("--dealer", default=None, metavar="ID")
+    j = jobs.add_parser("run", help="queue a manual run of one dealer's job now")
+    j.add_argument("--dealer", required=True, metavar="ID")
+    j.add_argument("--job", required=True, help="homenet, dealer_com, scrape, url_shortening")
+    jobs.add_parser("cleanup", help="delete ended runs older than OD_JOBS_RETENTION_DAYS")
+    p.set_defaults(func=cmd_jobs)
 
     p = sub.add_parser("bench", help="run benchmarks and print figures beside their baselines")
     p.add_argument("names", nargs="*", help="benchmarks to run (default: all)")

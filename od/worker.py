@@ -22,6 +22,7 @@ WorkerKind = Callable[[Runtime, asyncio.Event], Coroutine[Any, Any, None]]
 KINDS: dict[str, str] = {
     "dealer-projector": "od.handlers.dealer_projector:run",
     "vehicle-projector": "od.handlers.vehicle_projector:run",  # with the VehicleChanged outbox relay
+    "jobs": "od.scheduling.runner:run",
 }
 
 

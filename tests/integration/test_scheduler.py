@@ -5,6 +5,7 @@ catching up once, several schedulers at once, manual runs and history."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
@@ -12,9 +13,11 @@ import asyncpg
 import pytest
 from nats.aio.client import Client as NatsClient
 
+from od.cli import build_parser
 from od.config import Settings
 from od.events import Subjects
-from od.scheduling import store
+from od.runtime import Runtime
+from od.scheduling import commands, store
 from od.scheduling.graph import JOBS, GraphError, JobType
 from od.scheduling.runner import JobRunner
 from od.scheduling.scheduler import RunInProgress, Scheduler, run_now
@@ -171,7 +174,9 @@ async def test_two_schedulers_and_two_workers_start_each_run_once(
     assert info.state.messages == 0  # and acked
 
 
-async def test_manual_runs(settings: Settings, js_streams: StreamsFile, db: asyncpg.Pool) -> None:
+async def test_manual_runs_and_od_jobs(
+    settings: Settings, js_streams: StreamsFile, db: asyncpg.Pool, capsys: pytest.CaptureFixture[str]
+) -> None:
     source = FakeSource()
     async with source.serve(), runtime_for(fast(settings)) as rt:
         await insert_dealer(db, "m", ["homenet", "scrape"], source.url)
@@ -194,6 +199,31 @@ async def test_manual_runs(settings: Settings, js_streams: StreamsFile, db: asyn
         assert [r.job for r in await store.history(rt.pool, job="scrape")] == ["scrape"]
         assert await store.history(rt.pool, status="failed") == []
         assert len(await store.history(rt.pool, limit=1)) == 1
+
+        # The same through `od jobs …`.
+        await od_jobs(rt, "status", "--dealer", "m", "--platform", "scrape")
+        out = capsys.readouterr().out.splitlines()
+        assert len(out) == 2 and out[1].split()[2:5] == ["m", "scrape", "succeeded"]
+        await od_jobs(rt, "status", "--status", "succeeded", "--json")
+        assert sorted(json.loads(line)["job"] for line in capsys.readouterr().out.splitlines()) == ["homenet", "scrape"]
+        await od_jobs(rt, "graph", "--dealer", "m")
+        graph = capsys.readouterr().out
+        assert graph.startswith("dealer m (platforms: homenet, scrape)")
+        assert [line.split()[:2] for line in graph.splitlines()[2:]] == [
+            ["homenet", "-"],
+            ["scrape", "homenet"],
+            ["url_shortening", "scrape"],
+        ]
+        await od_jobs(rt, "run", "--dealer", "m", "--job", "homenet")
+        assert capsys.readouterr().out.startswith("queued m.homenet.manual-")
+        with pytest.raises(SystemExit, match="od jobs run: run m.homenet.manual-.* is already queued or running"):
+            await od_jobs(rt, "run", "--dealer", "m", "--job", "homenet")
+        with pytest.raises(SystemExit, match="--status must be one of"):
+            await od_jobs(rt, "status", "--status", "done")
+
+
+async def od_jobs(rt: Runtime, *argv: str) -> int:
+    return await commands.jobs(build_parser().parse_args(["jobs", *argv]), rt)
 
 
 async def test_old_history_is_cleaned_up(db: asyncpg.Pool) -> None:

@@ -4,10 +4,12 @@ skips the host's jobs (recorded as skipped), half-opens after the cool-down, clo
 from __future__ import annotations
 
 import asyncpg
+from prometheus_client import CollectorRegistry
 
 from od.config import Settings
 from od.scheduling import store
 from od.scheduling.breaker import CLOSED, Policy
+from od.scheduling.metrics import JobMetrics
 from od.scheduling.scheduler import run_now
 from od.streams import StreamsFile
 from tests.integration.scheduler_support import (
@@ -33,6 +35,8 @@ async def test_breaker_opens_skips_half_opens_and_closes(
 ) -> None:
     source = FakeSource(default=Answer(503))
     tuned = fast(settings, jobs_attempts=1, jobs_breaker_failures=2, jobs_breaker_cooldown_s=1.0)
+    registry = CollectorRegistry()
+    metrics = JobMetrics(registry)
     async with source.serve(), runtime_for(tuned) as rt:
         host = source.url.removeprefix("http://")
         for dealer in ("b1", "b2", "b3", "b4"):
@@ -48,6 +52,10 @@ async def test_breaker_opens_skips_half_opens_and_closes(
             assert (await run("b2"))["status"] == "failed"
             opened = (await store.breakers(db))[host]
             assert (opened.state, opened.failures) == ("open", 2)
+
+            await metrics.refresh(db)
+            assert scrape(registry, "od_jobs_breaker_state", host=host) == 2.0
+            assert scrape(registry, "od_jobs_breaker_failures", host=host) == 2.0
 
             skipped = await run("b3")
             assert skipped["status"] == "skipped"
@@ -68,6 +76,21 @@ async def test_breaker_opens_skips_half_opens_and_closes(
             closed = (await store.breakers(db))[host]
             assert (closed.state, closed.failures) == ("closed", 0)
             assert (await run("b3"))["status"] == "succeeded"
+
+    # /metrics, as the API computes it at scrape time.
+    await metrics.refresh(db)
+    assert scrape(registry, "od_jobs_breaker_state", host=host) == 0.0
+    assert scrape(registry, "od_jobs_ended", status="failed") == 2.0
+    assert scrape(registry, "od_jobs_ended", status="skipped") == 1.0
+    assert scrape(registry, "od_jobs_ended", status="succeeded") == 2.0
+    assert scrape(registry, "od_jobs_success_ratio", job="homenet") == 2 / 5
+    assert scrape(registry, "od_jobs_dealer_success_ratio", dealer_id="b3") == 0.5
+    assert scrape(registry, "od_jobs_dealer_success_ratio", dealer_id="b1") == 0.0
+    assert scrape(registry, "od_jobs_throughput_per_minute") == 5 / 5
+
+
+def scrape(registry: CollectorRegistry, name: str, **labels: str) -> float | None:
+    return registry.get_sample_value(name, labels)
 
 
 async def test_breaker_state_is_shared_by_every_worker(db: asyncpg.Pool, database_url: str) -> None:
