@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
+from types import ModuleType
 from typing import Any
 
 import aiohttp
@@ -19,7 +20,7 @@ import asyncpg
 import pytest
 import uvicorn
 
-from od.api.app import create_app
+from od.api.app import MODULES, create_app
 from od.config import Settings
 
 
@@ -34,10 +35,15 @@ class Api:
 
 
 @contextlib.asynccontextmanager
-async def serve(settings: Settings) -> AsyncIterator[str]:
+async def serve(settings: Settings, modules: Sequence[ModuleType] = MODULES) -> AsyncIterator[str]:
     """Run the app until the block ends; yields its base URL."""
     config = uvicorn.Config(
-        create_app(settings), host="127.0.0.1", port=0, lifespan="on", log_config=None, access_log=False
+        create_app(settings, modules=modules),
+        host="127.0.0.1",
+        port=0,
+        lifespan="on",
+        log_config=None,
+        access_log=False,
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
