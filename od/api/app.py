@@ -19,7 +19,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 
-from od.api import admin, dealers, feeds, openapi, ops, pages, seo, vehicles
+from od.api import admin, dealers, feeds, jobs, openapi, ops, pages, seo, vehicles
 from od.api.metrics import ApiMetrics
 from od.api.middleware import RequestContext
 from od.api.problems import Problem, on_error, on_http_exception, on_problem
@@ -31,6 +31,7 @@ from od.runtime import Runtime
 MODULES: tuple[ModuleType, ...] = (
     ops,
     admin,
+    jobs,
     openapi,
     vehicles,
     dealers,

@@ -107,6 +107,14 @@ async def run(runtime: Runtime, stop: asyncio.Event) -> None:
             pass
 
 
+class UnknownDealer(LookupError):
+    pass
+
+
+class NotInGraph(LookupError):
+    """The dealer's platforms call for no such job."""
+
+
 class RunInProgress(Exception):
     def __init__(self, run: str) -> None:
         super().__init__(f"run {run} is already queued or running")
@@ -115,15 +123,15 @@ class RunInProgress(Exception):
 
 async def run_now(runtime: Runtime, dealer_id: str, job: str) -> RunRef:
     """Queue a manual run of one dealer's job, outside its cycle and without prerequisites.
-    Raises ``LookupError`` for an unknown dealer or a job not in its graph, ``RunInProgress``
-    when that job already has a queued or running run."""
+    Raises ``UnknownDealer``, ``NotInGraph`` for a job the dealer does not have, or
+    ``RunInProgress`` when that job already has a queued or running run."""
     dealer = (await store.load_dealers(runtime.pool, [dealer_id])).get(dealer_id)
     if dealer is None:
-        raise LookupError(f"no dealer {dealer_id!r}")
+        raise UnknownDealer(f"no dealer {dealer_id!r}")
     graph = dealer_graph(dealer.platforms)
     if job not in graph:
         known = ", ".join(graph.names) or "none"
-        raise LookupError(f"dealer {dealer_id!r} has no job {job!r} (its jobs: {known})")
+        raise NotInGraph(f"dealer {dealer_id!r} has no job {job!r} (its jobs: {known})")
     busy = await store.open_run(runtime.pool, dealer_id, job)
     if busy:
         raise RunInProgress(busy)
