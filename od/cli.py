@@ -85,6 +85,24 @@ async def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_events(args: argparse.Namespace, settings: Settings) -> int:
+    if args.action == "schema":
+        return cmd_events_schema(args, settings)
+    from od.events import asyncapi
+
+    if args.action == "asyncapi":
+        text = asyncapi.to_yaml(asyncapi.document())
+    else:
+        generated = asyncapi.reference_markdown()
+        text = asyncapi.replace_generated(Path(args.out).read_text(), generated) if args.out else generated
+    if args.out:
+        Path(args.out).write_text(text)
+        print(args.out)
+    else:
+        print(text, end="")
+    return 0
+
+
 def cmd_events_schema(args: argparse.Namespace, settings: Settings) -> int:
     from od.events.schema import event_schemas
 
@@ -190,10 +208,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dir", default=str(_default("migrations")))
     p.set_defaults(func=cmd_migrate)
 
-    p = sub.add_parser("events", help="event types: `od events schema [--out DIR]`")
-    p.add_argument("action", choices=["schema"])
-    p.add_argument("--out", default=None, help="write one JSON Schema file per event into DIR")
-    p.set_defaults(func=cmd_events_schema)
+    p = sub.add_parser(
+        "events", help="event types: `od events schema [--out DIR]`, `asyncapi [--out FILE]`, `docs [--out FILE]`"
+    )
+    p.add_argument("action", choices=["schema", "asyncapi", "docs"])
+    p.add_argument(
+        "--out",
+        default=None,
+        help="schema: write one JSON Schema file per event into DIR; asyncapi: write the AsyncAPI document "
+        "to FILE; docs: update the generated reference in FILE (e.g. docs/events.md)",
+    )
+    p.set_defaults(func=cmd_events)
 
     p = sub.add_parser("worker", help="run the consumers (projectors, enrichment)")
     p.add_argument("--only", action="append", metavar="NAME", help="run only this kind (repeatable)")
