@@ -7,6 +7,8 @@ from collections.abc import Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+from od.scheduling.metrics import JobMetrics
+
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
@@ -29,10 +31,8 @@ class ApiMetrics:
             registry=r,
         )
         self.dead_letters = Gauge("od_dead_letters", "Dead-lettered events not yet replayed", ["consumer"], registry=r)
-        self.job_runs = Gauge("od_job_runs", "Job runs by job and status", ["job", "status"], registry=r)
-        self.job_last_success = Gauge(
-            "od_job_last_success_timestamp_seconds", "End of the latest successful run of a job", ["job"], registry=r
-        )
+        self.jobs = JobMetrics(r)
+        """Job statistics (od.scheduling): refreshed from the database before each render."""
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
         self.requests.labels(method, route, str(status)).inc()
@@ -43,20 +43,14 @@ class ApiMetrics:
         *,
         lag: Iterable[tuple[str, str, int]],
         dead_letters: Iterable[tuple[str, int]],
-        job_runs: Iterable[tuple[str, str, int]],
-        job_last_success: Iterable[tuple[str, float]],
     ) -> None:
         """Replace the gauges read from the database, so vanished label sets disappear."""
-        for gauge in (self.projection_lag, self.dead_letters, self.job_runs, self.job_last_success):
+        for gauge in (self.projection_lag, self.dead_letters):
             gauge.clear()
         for consumer, stream, value in lag:
             self.projection_lag.labels(consumer, stream).set(value)
         for consumer, count in dead_letters:
             self.dead_letters.labels(consumer).set(count)
-        for job, status, count in job_runs:
-            self.job_runs.labels(job, status).set(count)
-        for job, at in job_last_success:
-            self.job_last_success.labels(job).set(at)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -60,11 +60,7 @@ async def metrics(request: Request) -> Response:
         dead = await conn.fetch(
             "SELECT consumer, count(*) AS n FROM dead_letters WHERE replayed_at IS NULL GROUP BY consumer"
         )
-        jobs = await conn.fetch("SELECT job, status, count(*) AS n FROM job_runs GROUP BY job, status")
-        last_ok = await conn.fetch(
-            "SELECT job, extract(epoch FROM max(ended_at))::float8 AS at FROM job_runs"
-            " WHERE status = 'succeeded' AND ended_at IS NOT NULL GROUP BY job"
-        )
+        await registry.jobs.refresh(conn)
     last_seqs = {stream: await _last_seq(rt, stream) for stream in {row["stream"] for row in checkpoints}}
     registry.set_state(
         lag=[
@@ -73,8 +69,6 @@ async def metrics(request: Request) -> Response:
             if (last := last_seqs[row["stream"]]) is not None
         ],
         dead_letters=[(row["consumer"], row["n"]) for row in dead],
-        job_runs=[(row["job"], row["status"], row["n"]) for row in jobs],
-        job_last_success=[(row["job"], row["at"]) for row in last_ok],
     )
     return Response(registry.render(), media_type=CONTENT_TYPE_LATEST)
 

@@ -66,8 +66,9 @@ async def test_metrics_report_requests_lag_dead_letters_and_jobs(
         [("vehicle-projector", 1, None), ("vehicle-projector", 2, None), ("vehicle-projector", 3, T0)],
     )
     await db.executemany(
-        "INSERT INTO job_runs (run_id, dealer_id, job, cycle, status, ended_at) VALUES ($1, 'alpha', $2, $1, $3, $4)",
-        [("r1", "homenet", "succeeded", T0), ("r2", "homenet", "failed", None), ("r3", "scrape", "queued", None)],
+        "INSERT INTO job_runs (run_id, dealer_id, job, cycle, status, ended_at)"
+        " VALUES ($1, 'alpha', $2, $1, $3, now() - make_interval(secs => $4))",
+        [("r1", "homenet", "succeeded", 60), ("r2", "homenet", "failed", 30), ("r3", "scrape", "succeeded", 10)],
     )
     async with api.get("/healthz"):
         pass
@@ -81,9 +82,9 @@ async def test_metrics_report_requests_lag_dead_letters_and_jobs(
     }
     assert samples[("od_projection_lag_messages", (("consumer", "vehicle-projector"), ("stream", "OD_INVENTORY")))] == 3
     assert samples[("od_dead_letters", (("consumer", "vehicle-projector"),))] == 2
-    assert samples[("od_job_runs", (("job", "homenet"), ("status", "failed")))] == 1
-    assert samples[("od_job_runs", (("job", "scrape"), ("status", "queued")))] == 1
-    assert samples[("od_job_last_success_timestamp_seconds", (("job", "homenet"),))] == T0.timestamp()
+    assert samples[("od_jobs_ended", (("status", "failed"),))] == 1
+    assert samples[("od_jobs_ended", (("status", "succeeded"),))] == 2
+    assert samples[("od_jobs_success_ratio", (("job", "homenet"),))] == 0.5
     assert samples[("od_http_requests_total", (("method", "GET"), ("route", "/healthz"), ("status", "200")))] >= 1
     assert (
         "od_http_request_duration_seconds_bucket",
