@@ -13,10 +13,10 @@ for the page at a given start, a fault for the home page.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import msgspec
 from aiohttp import web
 
 from od.fakes.inventory import FakeVehicle
@@ -218,6 +218,9 @@ class FakeDealerCom(FakeServer):
         self.page_faults: dict[int, Fault] = {}
         """Misbehave for the page starting at this offset (in any segment)."""
         self.home_fault: Fault | None = None
+        self.total_bias = 0
+        """Added to every ``totalCount``: a site announcing cars it does not list."""
+        self._segments: dict[str, list[Mapping[str, Any]]] = {}
         self.bodies: list[dict[str, Any]] = []
         """Every getInventory request body received."""
 
@@ -225,31 +228,35 @@ class FakeDealerCom(FakeServer):
         app.router.add_get("/", self._home)
         app.router.add_post(API_PATH, self._inventory)
 
+    def _segment(self, config_id: str) -> list[Mapping[str, Any]]:
+        if config_id not in self._segments:
+            self._segments[config_id] = [item for item in self.items if SEGMENTS[config_id](item)]
+        return self._segments[config_id]
+
     async def _home(self, request: web.Request) -> web.StreamResponse:
         return await self.answer(request, home_page(self.site_id), "text/html; charset=utf-8", self.home_fault)
 
     async def _inventory(self, request: web.Request) -> web.StreamResponse:
         try:
-            body = json.loads(await request.read())
+            body = msgspec.json.decode(await request.read())
             self.bodies.append(body)
             preferences = body.get("preferences") or {}
             config_id = preferences.get("listing.config.id", "")
             start = int((body.get("inventoryParameters") or {}).get("start", ["0"])[0])
             size = min(int(preferences.get("pageSize", 18)), self.max_page_size)
-        except (ValueError, TypeError, AttributeError, IndexError):
+        except (msgspec.DecodeError, ValueError, TypeError, AttributeError, IndexError):
             return web.json_response({"error": "bad request"}, status=400)
         if body.get("siteId") != self.site_id:
             return web.json_response({"error": "unknown siteId"}, status=404)
-        listed = SEGMENTS.get(config_id)
-        if listed is None:
+        if config_id not in SEGMENTS:
             return web.json_response({"error": f"unknown listing.config.id {config_id!r}"}, status=400)
-        segment = [item for item in self.items if listed(item)]
+        segment = self._segment(config_id)
         shown_start = 0 if self.ignore_page_start else start
         page = segment[shown_start : shown_start + size]
         answer = {
             "inventory": page,
-            "pageInfo": {"totalCount": len(segment), "pageStart": shown_start, "pageSize": size},
+            "pageInfo": {"totalCount": len(segment) + self.total_bias, "pageStart": shown_start, "pageSize": size},
             "accounts": {self.site_id: {"name": "Example Honda"}},
         }
-        payload = json.dumps(answer).encode()
+        payload = msgspec.json.encode(answer)
         return await self.answer(request, payload, "application/json", self.page_faults.get(start))

@@ -100,7 +100,7 @@ def _page(page: Page) -> Page:
 
 def _path(url: str) -> str:
     parts = urlsplit(url)
-    return parts.path + (f"?{parts.query}" if parts.query else "")
+    return (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
 
 
 def retry_after_seconds(value: str | None) -> float | None:

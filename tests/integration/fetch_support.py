@@ -63,15 +63,17 @@ async def completions(runtime: Runtime, dealer_id: str, source: str) -> list[Fee
 async def _read(runtime: Runtime, subject: str) -> list[Any]:
     """Every message on ``subject`` in OD_INVENTORY, through an ephemeral consumer."""
     js = runtime.nc.jetstream()
+    stream = runtime.subjects.stream("OD_INVENTORY")
+    info = await js.stream_info(stream, subjects_filter=subject)
+    expected = sum((info.state.subjects or {}).values())
+    if not expected:
+        return []
     config = ConsumerConfig(ack_policy=AckPolicy.NONE, deliver_policy=DeliverPolicy.ALL, filter_subject=subject)
-    sub = await js.pull_subscribe(subject, stream=runtime.subjects.stream("OD_INVENTORY"), config=config)
+    sub = await js.pull_subscribe(subject, stream=stream, config=config)
     events: list[Any] = []
     try:
-        while True:
-            try:
-                msgs = await sub.fetch(1000, timeout=0.5)
-            except TimeoutError:
-                break
+        while len(events) < expected:
+            msgs = await sub.fetch(min(1000, expected - len(events)), timeout=5)
             events.extend(decode_event(m.data) for m in msgs)
     finally:
         await sub.unsubscribe()
