@@ -23,6 +23,11 @@ _KM = re.compile(r"\b(?:km|kms|kilomet(?:er|re)s?|kmt)\b", re.IGNORECASE)
 def _numeral(value: object) -> str | None:
     """The first number in ``value`` as plain text ("$-1,234.5 USD" -> "-1234.5"), else None."""
     if isinstance(value, str):
+        if value.isascii() and value.isdigit():
+            return value  # "23995", "2021": most feed numbers
+        plain = value.replace(",", "").strip().lstrip("$")
+        if plain.isascii() and plain.isdigit():
+            return plain  # "$23,995", "21,918"
         match = _NUMBER.search(value)
         if match is None:
             return None
@@ -63,9 +68,16 @@ def money(value: object) -> str | None:
     text = _numeral(value)
     if text is None:
         return None
-    whole = _small_int(text)
-    if whole is not None:
-        return f"{whole}.00" if 0 < whole <= MAX_PRICE else None
+    whole_text, _, cents = text.partition(".")
+    whole = _small_int(whole_text)
+    if whole is not None and len(cents) <= 2 and (not cents or cents.isdigit()):
+        # "23995", "23995.5", "23995.50": exact without a Decimal
+        if whole_text.startswith("-"):
+            return None
+        cents = cents.ljust(2, "0")
+        if (whole == 0 and cents == "00") or whole > MAX_PRICE or (whole == MAX_PRICE and cents != "00"):
+            return None
+        return f"{whole}.{cents}"
     amount = number(text)
     if amount is None or amount <= 0 or amount > MAX_PRICE:
         return None

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import lru_cache
 
 import msgspec
@@ -35,6 +35,8 @@ from od.normalize.urls import image_list, url
 from od.normalize.vin import check_vin
 
 FIRST_YEAR = 1886  # Benz Patent-Motorwagen
+MODEL_YEARS_AHEAD = 2
+"""Next year's models are sold from spring; a year beyond that is announced but not yet built."""
 MAX_MILEAGE = 5_000_000
 MIN_PRICE = 100
 """Prices under this are placeholders ("$1", "$99 down"), not what the car costs."""
@@ -189,6 +191,8 @@ def observation_from_raw(
 ) -> VehicleObserved | Rejection:
     """Normalize one raw vehicle; see the module docstring for what is kept and what is rejected."""
     _check_caller(dealer_id, source, run_id, occurred_at, event_id)
+    if occurred_at.utcoffset():
+        occurred_at = occurred_at.astimezone(UTC)  # the contract's times are UTC
     notes = _Notes()
     get = raw.get
 
@@ -211,10 +215,9 @@ def observation_from_raw(
 
     raw_year = get("year")
     year = integer(raw_year)
-    if year is not None and not FIRST_YEAR <= year <= occurred_at.year + 1:
-        return Rejection(
-            field="year", value=shown(raw_year), reason=f"model year outside {FIRST_YEAR}..{occurred_at.year + 1}"
-        )
+    last_year = occurred_at.year + MODEL_YEARS_AHEAD
+    if year is not None and not FIRST_YEAR <= year <= last_year:
+        return Rejection(field="year", value=shown(raw_year), reason=f"model year outside {FIRST_YEAR}..{last_year}")
     if year is None and _given(raw_year):
         notes.add("year", "unparseable", f"{shown(raw_year)} is not a model year")
 

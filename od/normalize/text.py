@@ -9,7 +9,9 @@ from selectolax.lexbor import LexborHTMLParser
 
 _TAG = re.compile(r"<[a-zA-Z/!][^>]*>")
 _BREAK = re.compile(r"<br\s*/?>|</(?:p|div|li|h[1-6]|tr)\s*>", re.IGNORECASE)
-_INVISIBLE = re.compile("[\ufeff\u200b\u200c\u200d\u2060\u00ad\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# BOM, zero-width characters, soft hyphen, control characters, and lone surrogates (from JSON
+# "\ud800" escapes: they cannot be encoded as UTF-8, so an event holding one could not be sent).
+_INVISIBLE = re.compile("[\ufeff\u200b\u200c\u200d\u2060\u00ad\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 _SPACES = re.compile(r"[^\S\n]{2,}|[^\S\n ]")  # runs, or a tab/NBSP: a lone " " needs no rewrite
 _BLANK_LINES = re.compile(r"\n{3,}")
 _ALL_SPACE = re.compile(r"\s{2,}|[^\S ]")
@@ -47,10 +49,17 @@ def clean_text(value: object, *, multiline: bool = False, limit: int | None = No
         text = _strip_tags(text)
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
-    text = _INVISIBLE.sub("", text)
+    # Printable ASCII apart from line breaks (most descriptions) needs no character-level regex.
+    plain = text.isascii() and text.replace("\n", " ").isprintable()
+    if not plain:
+        text = _INVISIBLE.sub("", text)
     if multiline:
-        text = _SPACES.sub(" ", text).replace(" \n", "\n").replace("\n ", "\n")  # runs are single now
-        text = _BLANK_LINES.sub("\n\n", text).strip()
+        if not plain or "  " in text:
+            text = _SPACES.sub(" ", text)
+        text = text.replace(" \n", "\n").replace("\n ", "\n")  # runs are single spaces by now
+        if "\n\n\n" in text:
+            text = _BLANK_LINES.sub("\n\n", text)
+        text = text.strip()
     else:
         text = _ALL_SPACE.sub(" ", text).strip()
     if not text:

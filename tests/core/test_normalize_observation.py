@@ -121,8 +121,8 @@ def test_odd_but_legal_vins_are_kept_with_warnings() -> None:
         ({"vin": None, "stock_number": "N/A"}, "vin", "cannot be identified"),
         ({"vin": "4T1B", "stock_number": None}, "vin", "wrong_length"),
         ({"vin": "AAAAAAA:AAAAAAAAA"}, "vin", "illegal_character"),
-        ({"vin": "1HGCV1F50MA015459", "year": "1850"}, "year", "model year outside 1886..2026"),
-        ({"vin": "1HGCV1F50MA015459", "year": 2027}, "year", "model year outside"),
+        ({"vin": "1HGCV1F50MA015459", "year": "1850"}, "year", "model year outside 1886..2027"),
+        ({"vin": "1HGCV1F50MA015459", "year": 2028}, "year", "model year outside"),
     ],
 )
 def test_rejections_name_field_value_and_reason(raw: dict[str, object], field: str, reason: str) -> None:
@@ -196,11 +196,13 @@ def test_caller_mistakes_raise() -> None:
     with pytest.raises(ValueError, match="timezone"):
         observe({"vin": "1HGCV1F50MA015459"}, occurred_at=datetime(2025, 1, 1))
     event = valid(observe({"vin": "1HGCV1F50MA015459"}, occurred_at=NOW.astimezone(timezone(timedelta(hours=-7)))))
-    assert event.occurred_at == NOW
+    assert event.occurred_at == NOW and event.occurred_at.utcoffset() == timedelta(0)
+    assert valid(observe({"vin": "1HGCV1F50MA015459", "year": 2027})).year == 2027  # next year's models + 1
 
 
+_any_text = st.text(st.characters(exclude_categories=()), max_size=60)  # lone surrogates too
 _values = st.one_of(
-    st.none(), st.text(max_size=60), st.integers(), st.floats(), st.booleans(),
+    st.none(), st.text(max_size=60), _any_text, st.integers(), st.floats(), st.booleans(),
     st.lists(st.text(max_size=30), max_size=5), st.dictionaries(st.text(max_size=10), st.text(max_size=10), max_size=3),
 )  # fmt: skip
 _vin_like = st.one_of(_values, st.text(alphabet="ABCDEFGHJKLMNPRSTUVWXYZ0123456789IOQ ", min_size=15, max_size=19))

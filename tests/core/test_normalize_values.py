@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import re
 from datetime import date, datetime
+from decimal import Decimal
 
 import pytest
 from hypothesis import given
@@ -62,6 +63,12 @@ def test_money_absent_means_call_for_price(raw: object) -> None:
 @given(st.integers(min_value=1, max_value=10_000_000), st.sampled_from(["{:,}", "${:,}", "{} USD", "{}", "$ {:,}.00"]))
 def test_money_parses_any_formatted_integer(amount: int, template: str) -> None:
     assert money(template.format(amount)) == f"{amount}.00"
+
+
+@given(st.decimals(min_value=Decimal("0.01"), max_value=Decimal(10_000_000), places=2))
+def test_money_matches_decimal_arithmetic(amount: Decimal) -> None:
+    assert money(str(amount)) == f"{amount:.2f}"
+    assert money(f"${amount:,}") == f"{amount:.2f}"
 
 
 @given(st.one_of(st.text(), st.integers(), st.floats(), st.decimals(), st.none()))
