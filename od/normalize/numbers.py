@@ -81,8 +81,8 @@ def money(value: object) -> str | None:
     amount = number(text)
     if amount is None or amount <= 0 or amount > MAX_PRICE:
         return None
-    cents = amount.quantize(_CENT, rounding=ROUND_HALF_UP)
-    return f"{cents:f}" if cents > 0 else None
+    rounded = amount.quantize(_CENT, rounding=ROUND_HALF_UP)
+    return f"{rounded:f}" if rounded > 0 else None
 
 
 def mileage(value: object, unit: str = "mi") -> int | None:
