@@ -13,7 +13,7 @@ merged record is the same whatever the delivery order and however often an event
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Any, Literal
 
@@ -83,7 +83,7 @@ def micros(at: datetime) -> int:
 
 
 def from_micros(t: int) -> datetime:
-    return datetime.fromtimestamp(t // 1_000_000, UTC).replace(microsecond=t % 1_000_000)
+    return _EPOCH + timedelta(microseconds=t)
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -139,8 +139,13 @@ def _ranks(price_preference: str) -> dict[str, dict[str, int]]:
 
 def merge_fields(states: Mapping[str, SourceState], price_preference: str) -> dict[str, Any]:
     """Per field, the winning value across sources (fields nobody stated are left out)."""
-    ranks = _ranks(price_preference)
     merged: dict[str, Any] = {}
+    if len(states) == 1:  # one source: its registers are the record
+        (state,) = states.values()
+        merged = {f: r.v for f, r in state.registers.items() if f != WARNINGS}
+        merged[WARNINGS] = _warnings(states)
+        return merged
+    ranks = _ranks(price_preference)
     for field in MERGED_FIELDS:
         field_ranks = ranks[field]
         best: tuple[int, int, str, str] | None = None
@@ -154,13 +159,18 @@ def merge_fields(states: Mapping[str, SourceState], price_preference: str) -> di
                 best, value = candidate, register.v
         if best is not None:
             merged[field] = value
+    merged[WARNINGS] = _warnings(states)
+    return merged
+
+
+def _warnings(states: Mapping[str, SourceState]) -> list[dict[str, str]]:
+    """The union of each source's latest warnings, sorted."""
     warnings: dict[tuple[str, str, str], dict[str, str]] = {}
     for state in states.values():
         register = state.registers.get(WARNINGS)
         for w in register.v if register else ():
             warnings[(w["field"], w["code"], w.get("detail", ""))] = w
-    merged[WARNINGS] = [warnings[k] for k in sorted(warnings)]
-    return merged
+    return [warnings[k] for k in sorted(warnings)]
 
 
 def source_gone(state: SourceState, key: str, completion: Completion | None) -> bool:

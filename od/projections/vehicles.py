@@ -33,7 +33,7 @@ from od.events import FeedCompleted, VehicleChanged, VehicleObserved, encode_eve
 from od.events.model import VehicleRecord
 from od.projections import merge
 from od.projections.db import Conn
-from od.projections.merge import Completion, Registers, SourceState, Status
+from od.projections.merge import Completion, Register, Registers, SourceState, Status
 
 DEFAULT_PRICE_PREFERENCE = "scrape"
 NOTIFY_CHANNEL = "od_vehicle_changes"
@@ -52,8 +52,27 @@ VEHICLE_COLUMNS: tuple[str, ...] = (
 """The columns of ``vehicles`` this projection owns (others, like ``short_url``, belong to
 other workers and survive a replay)."""
 
-_REGISTERS = msgspec.json.Decoder(Registers)
 _JSON = msgspec.json.Encoder()
+_PACK = msgspec.msgpack.Encoder()
+_UNPACK = msgspec.msgpack.Decoder(tuple[int, str, dict[str, Any], dict[str, tuple[int, str]]])
+
+
+def pack_registers(registers: Registers) -> bytes:
+    """``[t, e, {field: value}, {field: [t, e]}]``: the latest stamp once, others per field."""
+    if not registers:
+        return _PACK.encode((0, "", {}, {}))
+    t, e = max((r.t, r.e) for r in registers.values())
+    values = {f: r.v for f, r in registers.items()}
+    others = {f: (r.t, r.e) for f, r in registers.items() if r.t != t or r.e != e}
+    return _PACK.encode((t, e, values, others))
+
+
+def unpack_registers(data: bytes) -> Registers:
+    t, e, values, others = _UNPACK.decode(data)
+    registers = {f: Register(v, t, e) for f, v in values.items()}
+    for f, (ft, fe) in others.items():
+        registers[f] = Register(values[f], ft, fe)
+    return registers
 
 
 class ConcurrentCreate(RuntimeError):
@@ -153,10 +172,10 @@ class VehicleStore:
             WHERE (dealer_id, source) IN (SELECT * FROM unnest($1::text[], $2::text[]))"""  # noqa: S608
         self._sql_rows = f"""SELECT vehicle_id, status, sold_at, updated_at, short_url FROM {t.vehicles}
             WHERE vehicle_id = ANY($1::text[]) ORDER BY vehicle_id"""  # noqa: S608
-        self._sql_full = f"""SELECT vehicle_id, source, dealer_id, vehicle_key, fields::text AS fields,
+        self._sql_full = f"""SELECT vehicle_id, source, dealer_id, vehicle_key, registers,
                 first_seen_at, last_seen_at
             FROM {t.observations} WHERE vehicle_id = ANY($1::text[])"""  # noqa: S608
-        self._sql_light = f"""SELECT vehicle_id, source, dealer_id, vehicle_key, NULL AS fields,
+        self._sql_light = f"""SELECT vehicle_id, source, dealer_id, vehicle_key, NULL AS registers,
                 first_seen_at, last_seen_at
             FROM {t.observations} WHERE vehicle_id = ANY($1::text[])"""  # noqa: S608
         self._sql_completions = f"""SELECT dealer_id, source, run_id, event_id, occurred_at
@@ -172,11 +191,11 @@ class VehicleStore:
             WHERE ({t.completions}.occurred_at, {t.completions}.event_id)
                 < (excluded.occurred_at, excluded.event_id)"""  # noqa: S608
         self._sql_save_observations = f"""INSERT INTO {t.observations} AS o
-                (vehicle_id, source, dealer_id, vehicle_key, fields, first_seen_at, last_seen_at)
-            SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::jsonb[],
+                (vehicle_id, source, dealer_id, vehicle_key, registers, first_seen_at, last_seen_at)
+            SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bytea[],
                                  $6::timestamptz[], $7::timestamptz[])
             ON CONFLICT (vehicle_id, source) DO UPDATE
-            SET fields = excluded.fields, first_seen_at = excluded.first_seen_at,
+            SET registers = excluded.registers, first_seen_at = excluded.first_seen_at,
                 last_seen_at = excluded.last_seen_at"""  # noqa: S608
         columns = ", ".join(VEHICLE_COLUMNS)
         self._sql_insert_vehicles = f"""INSERT INTO {t.vehicles} ({columns})
@@ -310,7 +329,7 @@ class _Batch:
             if v is None:
                 v = self.vehicles[r["vehicle_id"]] = _Vehicle(r["vehicle_id"], r["dealer_id"], r["vehicle_key"])
             v.full = full
-            registers = _REGISTERS.decode(r["fields"]) if full else {}
+            registers = unpack_registers(r["registers"]) if full else {}
             v.states[r["source"]] = SourceState(
                 registers=registers,
                 first_seen=merge.micros(r["first_seen_at"]),
@@ -326,7 +345,7 @@ class _Batch:
         by_id = {v.vehicle_id: v for v in light}
         for r in rows:
             v = by_id[r["vehicle_id"]]
-            v.states[r["source"]].registers = _REGISTERS.decode(r["fields"])
+            v.states[r["source"]].registers = unpack_registers(r["registers"])
         for v in light:
             v.full = True
             assert v.public is not None
@@ -405,7 +424,8 @@ class _Batch:
             sold_at=merge.from_micros(v.sold_at) if v.sold_at else None,
             short_url=v.short_url,
         )
-        return msgspec.convert(values, VehicleRecord)
+        # The values are the events' own, already validated: the Struct only encodes them.
+        return VehicleRecord(**values)
 
     # --- writing ------------------------------------------------------------------------------
 
@@ -430,7 +450,7 @@ class _Batch:
                 [s for _, s in observation_rows],
                 [v.dealer_id for v, _ in observation_rows],
                 [v.key for v, _ in observation_rows],
-                [_JSON.encode(v.states[s].registers).decode() for v, s in observation_rows],
+                [pack_registers(v.states[s].registers) for v, s in observation_rows],
                 [merge.from_micros(v.states[s].first_seen) for v, s in observation_rows],
                 [merge.from_micros(v.states[s].last_seen) for v, s in observation_rows],
             )
