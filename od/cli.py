@@ -184,6 +184,19 @@ async def cmd_jobs(args: argparse.Namespace, settings: Settings) -> int:
     return await _with_runtime(settings, "od-jobs", lambda runtime: commands.jobs(args, runtime)) or 0
 
 
+async def cmd_fetch(args: argparse.Namespace, settings: Settings) -> int:
+    import msgspec
+
+    from od.fetchers.run import run_fetch
+
+    async def body(runtime: Any) -> None:
+        summary = await run_fetch(runtime, args.dealer, args.source, full=not args.incremental, location=args.csv)
+        print(msgspec.json.format(msgspec.json.encode(summary)).decode())
+
+    await _with_runtime(settings, "od-fetch", body)
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
     from od.bench import run_benchmarks
 
@@ -260,6 +273,13 @@ def build_parser() -> argparse.ArgumentParser:
     j.add_argument("--job", required=True, help="homenet, dealer_com, scrape, url_shortening")
     jobs.add_parser("cleanup", help="delete ended runs older than OD_JOBS_RETENTION_DAYS")
     p.set_defaults(func=cmd_jobs)
+
+    p = sub.add_parser("fetch", help="pull one dealer's inventory from one source now and print the run summary")
+    p.add_argument("--dealer", required=True, metavar="ID")
+    p.add_argument("--source", required=True, help="homenet, homenet_csv, dealer_com or scrape")
+    p.add_argument("--incremental", action="store_true", help="only what changed since the last pull (HomeNet)")
+    p.add_argument("--csv", default=None, metavar="PATH|URL", help="the export to read (homenet_csv)")
+    p.set_defaults(func=cmd_fetch)
 
     p = sub.add_parser("bench", help="run benchmarks and print figures beside their baselines")
     p.add_argument("names", nargs="*", help="benchmarks to run (default: all)")
