@@ -46,8 +46,6 @@ async def rt(settings: Settings, js_streams: StreamsFile) -> AsyncIterator[Runti
 
 @pytest.fixture
 async def projector(rt: Runtime) -> AsyncIterator[None]:
-    if "dealer-projector" not in worker.KINDS:  # temporary, until the projector lands
-        pytest.skip("the dealer projector is not registered yet")
     stop = asyncio.Event()
     task = asyncio.create_task(worker.resolve("dealer-projector")(rt, stop))
     yield

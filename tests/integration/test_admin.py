@@ -33,8 +33,6 @@ async def rt(settings: Settings, js_streams: StreamsFile) -> AsyncIterator[Runti
 @pytest.fixture
 async def dealer_projector(rt: Runtime) -> AsyncIterator[None]:
     """The real dealer projector, as `od worker --only dealer-projector` runs it."""
-    if "dealer-projector" not in worker.KINDS:  # temporary, until the projector lands
-        pytest.skip("the dealer projector is not registered yet")
     stop = asyncio.Event()
     task = asyncio.create_task(worker.resolve("dealer-projector")(rt, stop))
     yield
