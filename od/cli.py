@@ -197,6 +197,41 @@ async def cmd_fetch(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+async def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
+    from od.projections.replay import replay_vehicles
+
+    async def body(rt: Any) -> None:
+        result = await replay_vehicles(rt.pool, rt.nc, rt.subjects, batch=args.batch, progress=not args.no_progress)
+        print(
+            f"replay {args.projection}: {result.events:,} events ({result.skipped:,} skipped) up to stream sequence "
+            f"{result.last_seq:,} in {result.seconds:.1f}s ({result.rate:,.0f} events/s); swapped in"
+        )
+
+    await _with_runtime(settings, "od-replay", body)
+    return 0
+
+
+async def cmd_deadletters(args: argparse.Namespace, settings: Settings) -> int:
+    from od.handlers import deadletters
+
+    async def body(rt: Any) -> int:
+        if args.action == "list":
+            for d in await deadletters.listing(rt.pool, consumer=args.consumer, replayed=args.all, limit=args.limit):
+                replayed = f" replayed {d.replayed_at:%Y-%m-%d %H:%M:%SZ}" if d.replayed_at else ""
+                print(
+                    f"{d.id}\t{d.created_at:%Y-%m-%d %H:%M:%SZ}\t{d.consumer}\t{d.stream}:{d.stream_seq}"
+                    f"\t{d.subject}\t{d.reason}{replayed}"
+                )
+            return 0
+        if not args.all and not args.id:
+            raise SystemExit("od deadletters replay: give --id N (repeatable) or --all")
+        done = await deadletters.replay(rt.pool, rt.publisher, None if args.all else args.id)
+        print(f"replayed {len(done)} dead letter(s)" + (f": {', '.join(map(str, done))}" if done else ""))
+        return 0
+
+    return await _with_runtime(settings, "od-deadletters", body) or 0
+
+
 def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
     from od.bench import run_benchmarks
 
@@ -280,6 +315,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--incremental", action="store_true", help="only what changed since the last pull (HomeNet)")
     p.add_argument("--csv", default=None, metavar="PATH|URL", help="the export to read (homenet_csv)")
     p.set_defaults(func=cmd_fetch)
+
+    p = sub.add_parser("replay", help="rebuild a projection from the streams and swap it in atomically")
+    p.add_argument("projection", choices=["vehicles"])
+    p.add_argument("--batch", type=int, default=2000, help="events per transaction (default 2000)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_replay)
+
+    p = sub.add_parser("deadletters", help="events consumers could not apply: list, replay after a fix")
+    p.add_argument("action", choices=["list", "replay"])
+    p.add_argument("--consumer", default=None, help="list: only this consumer's")
+    p.add_argument("--limit", type=int, default=100, help="list: at most this many, newest first")
+    p.add_argument("--id", type=int, action="append", metavar="N", help="replay: this dead letter (repeatable)")
+    p.add_argument("--all", action="store_true", help="list: include replayed ones; replay: every pending one")
+    p.set_defaults(func=cmd_deadletters)
 
     p = sub.add_parser("bench", help="run benchmarks and print figures beside their baselines")
     p.add_argument("names", nargs="*", help="benchmarks to run (default: all)")
