@@ -10,11 +10,13 @@ restart by itself (the supervisor re-binds with backoff).
 from __future__ import annotations
 
 import asyncio
+import json
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
 import nats
+import nats.aio.subscription
 import nats.errors
 import nats.js.errors
 from nats.aio.client import Client as NatsClient
@@ -218,3 +220,84 @@ async def publish_dead_letter(publisher: Publisher, consumer: str, msg: Msg, rea
     msg_id = f"dl:{meta.stream}:{meta.sequence.stream}"
     await publisher.publish_raw(publisher.subjects.deadletter(consumer), msg.data, msg_id, headers)
     await msg.term()
+
+
+class ConsumerGone(RuntimeError):
+    """The server ended a pull because the consumer is gone (409): re-bind."""
+
+
+class InboxFetcher:
+    """Pull batches through one inbox subscription whose callback queues the messages.
+
+    Same contract as nats-py's ``fetch`` (what is there now, else the first messages to arrive
+    within ``max_wait``; an empty list instead of a timeout error), at about six times the
+    messages per second: nats-py awaits each message of a batch with its own timeout
+    (measured 4,600/s against 28,000/s here, on 2.9.10 and on the embedded server). Messages
+    that arrive after a fetch returned wait in the queue for the next one.
+    """
+
+    def __init__(self, nc: NatsClient, stream: str, durable: str) -> None:
+        self._nc = nc
+        self._next_subject = f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{durable}"
+        self._inbox = nc.new_inbox()
+        self._queue: deque[Msg] = deque()
+        self._signal = asyncio.Event()
+        self._want = 1
+        self._gone: str | None = None
+        self._sub: nats.aio.subscription.Subscription | None = None
+
+    async def start(self) -> InboxFetcher:
+        self._sub = await self._nc.subscribe(self._inbox, cb=self._on_msg)
+        return self
+
+    async def close(self) -> None:
+        if self._sub is not None:
+            await self._sub.unsubscribe()
+            self._sub = None
+
+    async def _on_msg(self, msg: Msg) -> None:
+        status = msg.headers.get("Status") if msg.headers else None
+        if status is None:
+            self._queue.append(msg)
+            if len(self._queue) >= self._want:
+                self._signal.set()
+        elif status != "100":  # not a heartbeat: the pull ended (404 none, 408 expired, 409 conflict)
+            description = (msg.headers or {}).get("Description", "")
+            if status == "409" and ("Deleted" in description or "push" in description):
+                self._gone = description
+            self._signal.set()
+
+    async def fetch(self, batch: int, max_wait: float) -> list[Msg]:
+        if len(self._queue) < batch:
+            await self._pull({"batch": batch - len(self._queue), "no_wait": True}, want=batch, wait=max_wait)
+            if not self._queue:
+                await self._pull({"batch": batch, "expires": int(max_wait * 1e9)}, want=1, wait=max_wait + 0.5)
+        if self._gone is not None:
+            reason, self._gone = self._gone, None
+            raise ConsumerGone(reason)
+        return [self._queue.popleft() for _ in range(min(batch, len(self._queue)))]
+
+    async def _pull(self, request: dict[str, object], *, want: int, wait: float) -> None:
+        self._want = want
+        self._signal.clear()
+        await self._nc.publish(self._next_subject, json.dumps(request).encode(), reply=self._inbox)
+        try:
+            await asyncio.wait_for(self._signal.wait(), wait)
+        except TimeoutError:
+            pass
+
+
+@dataclass
+class InboxPullConsumer(PullConsumer):
+    """A :class:`PullConsumer` fetching through :class:`InboxFetcher`, for high-volume consumers."""
+
+    async def _loop(self, sub: JetStreamContext.PullSubscription, stop: asyncio.Event) -> None:
+        await sub.unsubscribe()  # the bind only checked that the consumer exists
+        fetcher = await InboxFetcher(self.nc, self.stream, self.durable).start()
+        try:
+            while not stop.is_set():
+                msgs = await fetcher.fetch(self.batch, self.max_wait)
+                if msgs:
+                    await self.handler(msgs)
+        finally:
+            await fetcher.close()

@@ -29,6 +29,26 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     rebrandly_api_key: str | None = None
     rebrandly_domain: str = "rebrand.ly"
     geocoder_url: str = "http://127.0.0.1:8083"
+    geocoder_provider: str = "nominatim"
+    """Which geocoder speaks at ``geocoder_url`` (``nominatim``: ``GET /search?q=…&format=jsonv2``)."""
+    geocoder_rate_per_s: float = 1.0
+    """Geocoder requests per second (Nominatim's public service allows one)."""
+    rebrandly_rate_per_s: float = 10.0
+    """Short-link API requests per second."""
+    rebrandly_retry_after_s: float = 60.0
+    """Pause after a 429 from the short-link API that gave no Retry-After."""
+    indexnow_flush_interval_s: float = 2.0
+    """IndexNow: a batch is sent when full (10,000 URLs) or when its oldest change waited this long."""
+    indexnow_retry_after_s: float = 600.0
+    """IndexNow: pause after a 429 without Retry-After (the protocol asks for ~10 minutes)."""
+    enrichment_concurrency: int = 8
+    """Enrichment workers: messages handled at once per worker."""
+    enrichment_max_attempts: int = 8
+    """Enrichment workers: failed attempts of one message before it is dead-lettered."""
+    enrichment_retry_base_s: float = 0.5
+    """Enrichment workers: first retry delay, doubling per attempt (capped at 60 s)."""
+    enrichment_http_timeout_s: float = 30.0
+    """Enrichment workers: a whole request to an external API must finish within this."""
     homenet_url: str | None = None
     homenet_token: str | None = None
     fetch_timeout_s: float = 60.0

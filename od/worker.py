@@ -22,6 +22,9 @@ WorkerKind = Callable[[Runtime, asyncio.Event], Coroutine[Any, Any, None]]
 KINDS: dict[str, str] = {
     "dealer-projector": "od.handlers.dealer_projector:run",
     "vehicle-projector": "od.handlers.vehicle_projector:run",  # with the VehicleChanged outbox relay
+    "shortlinks": "od.enrichment.shortlinks:run",
+    "geocoder": "od.enrichment.geocode:run",
+    "indexnow": "od.enrichment.indexnow:run",
     "jobs": "od.scheduling.runner:run",
 }
 
