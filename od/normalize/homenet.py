@@ -21,6 +21,7 @@ PRICE_ORDER = ("internet_price", "selling_price", "msrp")
 OTHER_PRICES = ("internet_price", "selling_price", "book_value")
 """Prices kept apart in ``other_prices``. Invoice (the dealer's cost) is left out on purpose."""
 
+_UNSET = frozenset(("", "0", "0.00"))  # what HomeNet writes for "no such price"
 _NOT_WORD = re.compile(r"[^0-9a-z#]+")
 
 
@@ -60,14 +61,25 @@ def homenet_raw(record: Mapping[str, object], columns: Mapping[str, str] | None 
         field = columns.get(name)
         if field is not None and field not in fields:
             fields[field] = value
-    prices: dict[str, object] = {name: fields.pop(name) for name in OTHER_PRICES if name in fields}
-    candidates: dict[str, object] = {**prices, "msrp": fields.get("msrp")}
-    chosen = next((candidates[name] for name in PRICE_ORDER if money(candidates.get(name)) is not None), None)
+    return combine(fields)
+
+
+def _is_price(value: object) -> bool:
+    if isinstance(value, str) and value in _UNSET:
+        return False
+    return money(value) is not None
+
+
+def combine(fields: dict[str, object]) -> dict[str, object]:
+    """HomeNet's intermediate fields (several prices, engine parts) folded into contract ones."""
+    prices = {name: value for name in OTHER_PRICES if _is_price(value := fields.pop(name, None))}
+    msrp = fields.get("msrp")
+    candidates = {**prices, "msrp": msrp} if _is_price(msrp) else prices
+    chosen = next((name for name in PRICE_ORDER if name in candidates), None)
     if chosen is not None:
-        fields["price"] = chosen
-    other = {name: value for name, value in prices.items() if money(value) is not None}
-    if other:
-        fields["other_prices"] = other
+        fields["price"] = candidates[chosen]
+    if prices:
+        fields["other_prices"] = prices
     cylinders, displacement = fields.pop("engine_cylinders", None), fields.pop("engine_displacement", None)
     if not fields.get("engine"):
         engine = _engine(cylinders, displacement)

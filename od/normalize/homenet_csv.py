@@ -10,7 +10,7 @@ import csv
 import io
 from collections.abc import Iterator
 
-from od.normalize.homenet import homenet_columns, homenet_raw
+from od.normalize.homenet import combine, homenet_columns
 
 _DELIMITERS = (",", "\t", "|", ";")
 
@@ -40,8 +40,14 @@ def parse_homenet_csv(data: bytes | str) -> Iterator[dict[str, object]]:
         return
     names = [name.strip() for name in header]
     columns = homenet_columns(names)
+    # (position, field) of the known columns; the first column wins when two map to one field
+    wanted: dict[str, int] = {}
+    for position, name in enumerate(names):
+        if name in columns:
+            wanted.setdefault(columns[name], position)
+    picks = [(position, field) for field, position in wanted.items()]
     for row in reader:
-        if not any(cell.strip() for cell in row):
+        if not any(row) or not "".join(row).strip():
             continue
-        record = dict(zip(names, row, strict=False))
-        yield homenet_raw(record, columns)
+        width = len(row)
+        yield combine({field: row[position] for position, field in picks if position < width})
