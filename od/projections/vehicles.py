@@ -53,7 +53,7 @@ VEHICLE_COLUMNS: tuple[str, ...] = (
 other workers and survive a replay)."""
 
 _JSON = msgspec.json.Encoder()
-_PACK = msgspec.msgpack.Encoder()
+_PACK = msgspec.msgpack.Encoder(order="deterministic")  # equal registers, equal bytes
 _UNPACK = msgspec.msgpack.Decoder(tuple[int, str, dict[str, Any], dict[str, tuple[int, str]]])
 
 

@@ -84,14 +84,14 @@ async def eventually(condition: Callable[[], Awaitable[bool]], seconds: float = 
             await asyncio.sleep(0.05)
 
 
-async def settle(runtime: Runtime, seconds: float = 30) -> None:
-    """Wait until both projectors consumed everything and the outbox is empty."""
+async def settle(runtime: Runtime, seconds: float = 30, *, outbox: bool = True) -> None:
+    """Wait until both projectors consumed everything (and the relay emptied the outbox)."""
 
     async def done() -> bool:
         return (
             await drained(runtime.nc, runtime.subjects, "OD_INVENTORY", "vehicle-projector")
             and await drained(runtime.nc, runtime.subjects, "OD_DEALERS", "dealer-projector")
-            and not await runtime.pool.fetchval("SELECT count(*) FROM vehicle_changes_outbox")
+            and not (outbox and await runtime.pool.fetchval("SELECT count(*) FROM vehicle_changes_outbox"))
         )
 
     await eventually(done, seconds)
