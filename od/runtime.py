@@ -21,11 +21,18 @@ class Runtime:
     publisher: bus.Publisher
 
     @classmethod
-    async def open(cls, settings: Settings, *, name: str = "od", pool_size: int = 10) -> Runtime:
+    async def open(
+        cls,
+        settings: Settings,
+        *,
+        name: str = "od",
+        pool_size: int = 10,
+        server_settings: dict[str, str] | None = None,
+    ) -> Runtime:
         if not settings.nats_url or not settings.database_url:
             raise SystemExit("OD_NATS_URL and OD_DATABASE_URL must be set (or run `od demo`)")
         nc = await bus.connect(settings.nats_url, name=name)
-        pool = await create_pool(settings.database_url, max_size=pool_size)
+        pool = await create_pool(settings.database_url, max_size=pool_size, server_settings=server_settings)
         subjects = Subjects(settings.namespace)
         return cls(settings, nc, pool, subjects, bus.Publisher(nc, subjects))
 
@@ -34,7 +41,12 @@ class Runtime:
         await self.nc.drain()
 
 
-async def create_pool(database_url: str, *, max_size: int = 10) -> asyncpg.Pool:
-    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=max_size, command_timeout=60)
+async def create_pool(
+    database_url: str, *, max_size: int = 10, server_settings: dict[str, str] | None = None
+) -> asyncpg.Pool:
+    """``server_settings``: session parameters for every connection (e.g. the API's plan cache mode)."""
+    pool = await asyncpg.create_pool(
+        database_url, min_size=1, max_size=max_size, command_timeout=60, server_settings=server_settings
+    )
     assert pool is not None
     return pool

@@ -41,6 +41,13 @@ MODULES: tuple[ModuleType, ...] = (
 )
 
 
+DATABASE_SESSION = {
+    # Plan every query with its values: after five runs of a prepared statement Postgres may
+    # switch to a generic plan, which for nearby search (box bounds unknown) is 10-50x slower.
+    "plan_cache_mode": "force_custom_plan",
+}
+
+
 def collect(modules: Sequence[ModuleType]) -> list[Operation]:
     operations: list[Operation] = []
     for module in modules:
@@ -53,7 +60,9 @@ def create_app(settings: Settings, *, modules: Sequence[ModuleType] = MODULES, p
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        app.state.runtime = await Runtime.open(settings, name="od-api", pool_size=pool_size)
+        app.state.runtime = await Runtime.open(
+            settings, name="od-api", pool_size=pool_size, server_settings=DATABASE_SESSION
+        )
         try:
             yield
         finally:
