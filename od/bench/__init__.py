@@ -17,6 +17,7 @@ from od.bench.context import BenchContext, Figure
 from od.config import Settings
 
 BENCHMARKS: dict[str, str] = {
+    "api": "od.bench.api:run",
     "project": "od.bench.project:run",
     "publish": "od.bench.publish:run",
     "normalize": "od.bench.normalize:run",
