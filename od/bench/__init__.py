@@ -21,6 +21,8 @@ BENCHMARKS: dict[str, str] = {
     "project": "od.bench.project:run",
     "publish": "od.bench.publish:run",
     "normalize": "od.bench.normalize:run",
+    "fetch_homenet": "od.bench.fetch:homenet",
+    "scrape": "od.bench.fetch:scrape",
 }
 
 Benchmark = Callable[[BenchContext], Awaitable[list[Figure]]]

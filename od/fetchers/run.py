@@ -9,6 +9,7 @@ without ``FeedCompleted`` nothing is sold.
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import time
 import uuid
@@ -74,13 +75,20 @@ async def save_cursor(runtime: Runtime, pull: Pull, cursor: datetime) -> None:
 
 
 class _Publishing:
-    """Observations out in batches, one per vehicle; rejections into ``rejected_vehicles``."""
+    """Observations out in batches, one per vehicle; rejections into ``rejected_vehicles``.
+
+    A batch's acks are awaited while the next batch is being normalized (one batch in flight),
+    so fetching and publishing overlap."""
+
+    YIELD_EVERY = 64
+    """Observations between two yields to the event loop, so the batch in flight progresses."""
 
     def __init__(self, runtime: Runtime, pull: Pull) -> None:
         self.runtime = runtime
         self.pull = pull
         self.keys: dict[str, None] = {}
         self.batch: list[VehicleObserved] = []
+        self.in_flight: asyncio.Task[int] | None = None
 
     async def add(self, observation: VehicleObserved) -> None:
         if observation.key in self.keys:
@@ -89,12 +97,22 @@ class _Publishing:
         self.keys[observation.key] = None
         self.batch.append(observation)
         if len(self.batch) >= self.runtime.settings.fetch_batch:
-            await self.flush()
+            await self._send()
+        elif len(self.batch) % self.YIELD_EVERY == 0:
+            await asyncio.sleep(0)
+
+    async def _send(self) -> None:
+        """Wait for the batch in flight, then put the current one in flight."""
+        if self.in_flight is not None:
+            in_flight, self.in_flight = self.in_flight, None
+            self.pull.summary.published += await in_flight
+        if self.batch:
+            self.in_flight = asyncio.create_task(self.runtime.publisher.publish_all(self.batch))
+            self.batch = []
 
     async def flush(self) -> None:
-        if self.batch:
-            self.pull.summary.published += await self.runtime.publisher.publish_all(self.batch)
-            self.batch = []
+        await self._send()
+        await self._send()
         if self.pull.rejections:
             rows = [
                 (self.pull.dealer_id, self.pull.source, self.pull.run_id, rejection.field, rejection.reason, _json(raw))

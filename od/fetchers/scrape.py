@@ -5,8 +5,8 @@ followed one level), then walks the inventory listing pages from ``scrape.invent
 along ``rel="next"`` links. A URL is taken as a vehicle detail page when it is on the
 site's host and either has a VIN in its path or lies below the inventory page's path; listing
 pages also contribute the ``url``s of their JSON-LD ``ItemList`` and any vehicles they
-declare themselves. Detail pages are fetched concurrently within the per-host limits
-(``scrape_concurrency``, ``scrape_rate_per_s``).
+declare themselves. Detail pages are fetched as soon as they are discovered, concurrently
+within the per-host limits (``scrape_concurrency``, ``scrape_rate_per_s``).
 
 A vehicle seen on several pages is one vehicle: its own detail page's data wins, listing data
 fills gaps. The pull is complete when discovery finished within the page caps, every detail
@@ -27,7 +27,7 @@ from selectolax.lexbor import LexborHTMLParser
 from od.events import VehicleObserved
 from od.fetchers.base import Page, Pull
 from od.fetchers.errors import PermanentSourceError, TransientSourceError
-from od.fetchers.schema_org import extract, vin_in
+from od.fetchers.schema_org import Extracted, extract, vin_in
 
 MAX_CHILD_SITEMAPS = 50
 GONE = (404, 410)
@@ -90,28 +90,6 @@ def _next_link(tree: LexborHTMLParser, page_url: str) -> str | None:
     return urldefrag(urljoin(page_url, href)).url if href else None
 
 
-async def _listing(p: Pull, site: Site, merged: dict[str, dict[str, object]]) -> list[str]:
-    """Walk the listing pages: detail links found, listing vehicles merged in."""
-    links: list[str] = []
-    url: str | None = site.inventory_url
-    visited: set[str] = set()
-    while url and url not in visited:
-        if len(visited) >= p.settings.fetch_max_pages:
-            raise PermanentSourceError(site.host, f"listing page cap {p.settings.fetch_max_pages} hit at {url}")
-        visited.add(url)
-        page = await p.http.get(url)
-        tree = LexborHTMLParser(page.text())
-        found = extract(tree, page.url)
-        _count_invalid(p, found.invalid_blocks)
-        for raw, unit in found.vehicles:
-            _remember(merged, raw, unit, own_page=False)
-        hrefs = (node.attributes.get("href") for node in tree.css("a[href]"))
-        links.extend(urldefrag(urljoin(page.url, href)).url for href in hrefs if href)
-        links.extend(urljoin(page.url, link) for link in found.links)
-        url = _next_link(tree, page.url)
-    return links
-
-
 def _count_invalid(p: Pull, blocks: int) -> None:
     for _ in range(blocks):
         p.summary.count("invalid JSON-LD block skipped")
@@ -145,42 +123,80 @@ async def _detail(p: Pull, url: str) -> Page | None:
     return page
 
 
-def _unique(urls: Iterable[str]) -> list[str]:
-    return list(dict.fromkeys(urls))
+class _Crawl:
+    """One site's crawl: detail pages are fetched as soon as discovery finds them, and every
+    vehicle seen is merged by identity."""
+
+    def __init__(self, p: Pull, site: Site) -> None:
+        self.p = p
+        self.site = site
+        self.details: dict[str, asyncio.Task[Page | None]] = {}
+        self.merged: dict[str, dict[str, object]] = {}
+
+    def schedule(self, urls: Iterable[str]) -> None:
+        cap = self.p.settings.scrape_max_detail_pages
+        for url in urls:
+            if url in self.details or not self.site.is_detail(url):
+                continue
+            if len(self.details) >= cap:
+                raise PermanentSourceError(self.site.host, f"more than {cap} detail pages (scrape_max_detail_pages)")
+            self.details[url] = asyncio.create_task(_detail(self.p, url))
+
+    async def listings(self) -> None:
+        """Walk the listing pages along ``rel="next"``: their detail links are scheduled and
+        the vehicles they declare themselves remembered."""
+        url: str | None = self.site.inventory_url
+        visited: set[str] = set()
+        while url and url not in visited:
+            if len(visited) >= self.p.settings.fetch_max_pages:
+                raise PermanentSourceError(
+                    self.site.host, f"listing page cap {self.p.settings.fetch_max_pages} hit at {url}"
+                )
+            visited.add(url)
+            page = await self.p.http.get(url)
+            tree = LexborHTMLParser(page.text())
+            found = self.read(tree, page.url, listing=True)
+            hrefs = (node.attributes.get("href") for node in tree.css("a[href]"))
+            self.schedule(urldefrag(urljoin(page.url, href)).url for href in hrefs if href)
+            self.schedule(urljoin(page.url, link) for link in found.links)
+            url = _next_link(tree, page.url)
+
+    def read(self, html: str | LexborHTMLParser, url: str, *, listing: bool) -> Extracted:
+        found = extract(html, url)
+        _count_invalid(self.p, found.invalid_blocks)
+        if not found.vehicles and not listing:
+            self.p.summary.count("detail page without vehicle data")
+        sole = len(found.vehicles) == 1 and not listing
+        for raw, unit in found.vehicles:
+            _remember(self.merged, raw, unit, own_page=sole or (not listing and raw.get("dealer_url") == url))
+        return found
+
+    async def details_read(self) -> None:
+        for next_done in asyncio.as_completed(list(self.details.values())):
+            page = await next_done
+            if page is not None:
+                self.read(page.text(), page.url, listing=False)
+
+    async def cancel(self) -> None:
+        for task in self.details.values():
+            task.cancel()
+        await asyncio.gather(*self.details.values(), return_exceptions=True)
 
 
 async def pull(p: Pull) -> AsyncIterator[VehicleObserved]:
     section = p.section("scrape", "inventory_url")
     site = Site(str(section["inventory_url"]))
     sitemap_url = str(section.get("sitemap_url") or urljoin(site.inventory_url, "/sitemap.xml"))
-    merged: dict[str, dict[str, object]] = {}
-    candidates = await _sitemap_urls(p, sitemap_url)
-    candidates += await _listing(p, site, merged)
-    details = [url for url in _unique(candidates) if site.is_detail(url)]
-    if len(details) > p.settings.scrape_max_detail_pages:
-        raise PermanentSourceError(
-            site.host, f"{len(details)} detail pages exceed the cap of {p.settings.scrape_max_detail_pages}"
-        )
-    tasks = [asyncio.ensure_future(_detail(p, url)) for url in details]
+    crawl = _Crawl(p, site)
     try:
-        for next_done in asyncio.as_completed(tasks):
-            page = await next_done
-            if page is None:
-                continue
-            found = extract(page.text(), page.url)
-            _count_invalid(p, found.invalid_blocks)
-            if not found.vehicles:
-                p.summary.count("detail page without vehicle data")
-            own = len(found.vehicles) == 1
-            for raw, unit in found.vehicles:
-                _remember(merged, raw, unit, own_page=own or raw.get("dealer_url") == page.url)
+        crawl.schedule(await _sitemap_urls(p, sitemap_url))
+        await crawl.listings()
+        await crawl.details_read()
     finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-    if not merged:
+        await crawl.cancel()
+    if not crawl.merged:
         raise PermanentSourceError(site.host, "no vehicles found: no schema.org Car/Vehicle data on the site's pages")
-    for raw in merged.values():
+    for raw in crawl.merged.values():
         unit = str(raw.pop("_unit"))
         raw.pop("_own")
         observation = p.observe(raw, base_url=site.inventory_url, mileage_unit=unit)
