@@ -23,6 +23,7 @@ BENCHMARKS: dict[str, str] = {
     "normalize": "od.bench.normalize:run",
     "fetch_homenet": "od.bench.fetch:homenet",
     "scrape": "od.bench.fetch:scrape",
+    "scheduler": "od.bench.scheduler:run",
 }
 
 Benchmark = Callable[[BenchContext], Awaitable[list[Figure]]]

@@ -16,7 +16,7 @@ import msgspec
 
 from od.bus import Publisher
 from od.scheduling import store
-from od.scheduling.graph import JOBS, Blocked, DealerGraph, Decision, resolve
+from od.scheduling.graph import JOBS, Blocked, DealerGraph, Decision, PrereqRun, Waiting, resolve
 from od.scheduling.store import Conn, RunRef
 
 _PRIORITY = {job.name: job.priority for job in JOBS}
@@ -46,6 +46,8 @@ def decode_request(data: bytes) -> JobRequest:
 
 async def publish(publisher: Publisher, refs: Sequence[RunRef]) -> int:
     """Publish requests, the most urgent job types first; returns how many were new."""
+    if not refs:
+        return 0
     ordered = sorted(refs, key=lambda r: (_PRIORITY.get(r.job, len(_PRIORITY)), r.dealer_id))
     return await publisher.publish_many(
         (
@@ -58,25 +60,57 @@ async def publish(publisher: Publisher, refs: Sequence[RunRef]) -> int:
 
 
 @dataclass(frozen=True)
-class Advanced:
+class Plan:
+    """What resolving one dealer's (or several dealers') waiting runs decided."""
+
     ready: list[RunRef]
-    blocked: dict[str, str]
-    """run id → reason."""
+    """Runs whose prerequisites all succeeded in their cycle: publish, then settle as queued."""
+    decisions: dict[str, Decision]
+
+    @property
+    def blocked(self) -> dict[str, str]:
+        """run id → reason."""
+        return {run: d.reason for run, d in self.decisions.items() if isinstance(d, Blocked)}
 
 
-async def advance(conn: Conn, publisher: Publisher, graphs: Mapping[str, DealerGraph]) -> Advanced:
-    """Resolve these dealers' waiting runs: publish those whose prerequisites all succeeded in
-    their cycle, block those behind one that did not, leave the rest waiting."""
-    decisions: dict[str, Decision] = {}
-    ready: list[RunRef] = []
+NOTHING = Plan([], {})
+
+
+async def plan(
+    conn: Conn, graphs: Mapping[str, DealerGraph], *, ending: Mapping[str, str] | None = None
+) -> dict[str, Plan]:
+    """Resolve these dealers' waiting runs, per dealer. ``ending`` gives the status of runs the
+    caller is about to end in the same statement as the settlement (not yet visible to others)."""
+    plans: dict[str, Plan] = {}
     for p in await store.pending(conn, graphs):
+        decisions: dict[str, Decision] = {}
+        ready: list[RunRef] = []
         for run in p.orphans:
             decisions[run] = Blocked(f"job {p.refs[run].job} is no longer in dealer {p.dealer_id}'s graph")
-        for run, decision in resolve(p.waiting).items():
+        waiting = p.waiting
+        if ending:
+            waiting = [_with_ending(w, ending) for w in waiting]
+        for run, decision in resolve(waiting).items():
             decisions[run] = decision
             if decision == "ready":
                 ready.append(p.refs[run])
-    if ready:
-        await publish(publisher, ready)
-    await store.settle(conn, decisions)
-    return Advanced(ready, {run: d.reason for run, d in decisions.items() if isinstance(d, Blocked)})
+        plans[p.dealer_id] = Plan(ready, decisions)
+    return plans
+
+
+def _with_ending(w: Waiting, ending: Mapping[str, str]) -> Waiting:
+    prereqs = {
+        job: PrereqRun(run.run_id, ending[run.run_id]) if run is not None and run.run_id in ending else run
+        for job, run in w.prereqs.items()
+    }
+    return Waiting(w.run_id, w.job, prereqs)
+
+
+async def advance(conn: Conn, publisher: Publisher, graphs: Mapping[str, DealerGraph]) -> Plan:
+    """Resolve these dealers' waiting runs: publish those whose prerequisites all succeeded in
+    their cycle, block those behind one that did not, leave the rest waiting."""
+    plans = (await plan(conn, graphs)).values()
+    decided = Plan([r for p in plans for r in p.ready], {k: v for p in plans for k, v in p.decisions.items()})
+    await publish(publisher, decided.ready)
+    await store.settle(conn, decided.decisions)
+    return decided

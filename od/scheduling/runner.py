@@ -26,10 +26,11 @@ from od.fetchers.errors import PermanentSourceError, TransientSourceError
 from od.log import get_logger
 from od.runtime import Runtime
 from od.scheduling import breaker, dispatch, store
+from od.scheduling.coalesce import Coalescer
 from od.scheduling.executors import Executor, JobResult, registry
-from od.scheduling.graph import JOBS, JobType, check, dealer_graph
+from od.scheduling.graph import JOBS, DealerGraph, Decision, JobType, check, dealer_graph
 from od.scheduling.limits import DealerGate, HostLimits
-from od.scheduling.store import Claim, Outcome
+from od.scheduling.store import Claim, Outcome, RunRef
 
 log = get_logger(__name__)
 
@@ -175,6 +176,10 @@ class JobRunner:
         self.heartbeat_s = 20.0
         self.stale_after_s = 40.0
         self._tasks: set[asyncio.Task[None]] = set()
+        self._claim = Coalescer(self._claim_many)
+        self._plan = Coalescer(self._plan_many)
+        self._publish = Coalescer(self._publish_many)
+        self._finish = Coalescer(self._finish_many)
 
     async def run(self, stop: asyncio.Event) -> None:
         info = await self.runtime.nc.jetstream().consumer_info(self.stream, self.consumer)
@@ -218,32 +223,58 @@ class JobRunner:
             await msg.nak(delay=delay)
 
     async def _process(self, request: dispatch.JobRequest, msg: Msg, beat: _Heartbeat) -> None:
-        claim = await store.claim(self.pool, request.ref, self.worker_id, stale_after_s=self.stale_after_s)
+        claim = await self._claim(request.ref)
         if claim.outcome == "busy":
             await msg.nak(delay=self.heartbeat_s * 2)
             return
-        if claim.outcome == "claimed":
-            beat.run_id = request.run_id
-            outcome = await self._execute(request, claim)
-            if not await store.finish(self.pool, request.run_id, self.worker_id, outcome):
-                log.warning("jobs.run_taken_over", run_id=request.run_id, status=outcome.status)
-            else:
-                log.info(
-                    "jobs.run_ended",
-                    run_id=request.run_id,
-                    status=outcome.status,
-                    attempts=outcome.attempts,
-                    error=outcome.error,
-                )
-        await self._advance(request.dealer_id, request.job, claim.platforms)
+        graph = dealer_graph(claim.platforms or (), self.table)
+        waits_on_it = request.job in graph and bool(graph.dependants(request.job))
+        if claim.outcome == "done":
+            # Redelivered after its end: move its dependants on, in case the worker that ended it
+            # died before it acked.
+            if waits_on_it:
+                await dispatch.advance(self.pool, self.runtime.publisher, {request.dealer_id: graph})
+            await msg.ack()
+            return
+        beat.run_id = request.run_id
+        outcome = await self._execute(request, claim)
+        # Publish the dependants it makes ready, then end it and settle them in one statement:
+        # a crash in between leaves them waiting with their requests out (claimable), and this
+        # run's request unacked (taken over once its heartbeat is stale).
+        decided = await self._plan((request.dealer_id, graph, request.run_id, outcome.status)) if waits_on_it else None
+        if decided and decided.ready:
+            await self._publish(decided.ready)
+        ended = await self._finish((request.run_id, outcome, decided.decisions if decided else {}))
+        if ended:
+            log.info(
+                "jobs.run_ended",
+                run_id=request.run_id,
+                status=outcome.status,
+                attempts=outcome.attempts,
+                error=outcome.error,
+            )
+        else:
+            log.warning("jobs.run_taken_over", run_id=request.run_id, status=outcome.status)
         await msg.ack()
 
-    async def _advance(self, dealer_id: str, job: str, platforms: tuple[str, ...] | None) -> None:
-        """Move on the dealer's runs that wait for this one (done again on a redelivered request,
-        in case the worker that ended the run died before it got here)."""
-        graph = dealer_graph(platforms or (), self.table)
-        if job in graph and graph.dependants(job):
-            await dispatch.advance(self.pool, self.runtime.publisher, {dealer_id: graph})
+    # Concurrent jobs share statements: see od.scheduling.coalesce.
+
+    async def _claim_many(self, refs: list[RunRef]) -> list[Claim]:
+        return await store.claim(self.pool, refs, self.worker_id, stale_after_s=self.stale_after_s)
+
+    async def _plan_many(self, items: list[tuple[str, DealerGraph, str, str]]) -> list[dispatch.Plan]:
+        graphs = {dealer: graph for dealer, graph, _, _ in items}
+        plans = await dispatch.plan(self.pool, graphs, ending={run: status for _, _, run, status in items})
+        return [plans.get(dealer, dispatch.NOTHING) for dealer, _, _, _ in items]
+
+    async def _publish_many(self, batches: list[list[RunRef]]) -> list[None]:
+        await dispatch.publish(self.runtime.publisher, [ref for batch in batches for ref in batch])
+        return [None] * len(batches)
+
+    async def _finish_many(self, items: list[tuple[str, Outcome, Mapping[str, Decision]]]) -> list[bool]:
+        decisions = {run: d for _, _, settled in items for run, d in settled.items()}
+        ended = await store.finish(self.pool, self.worker_id, [(run, o) for run, o, _ in items], decisions)
+        return [run in ended for run, _, _ in items]
 
     async def _execute(self, request: dispatch.JobRequest, claim: Claim) -> Outcome:
         started = time.monotonic()

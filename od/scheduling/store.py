@@ -210,23 +210,8 @@ async def pending(conn: Conn, graphs: Mapping[str, DealerGraph]) -> list[Pending
 async def settle(conn: Conn, decisions: Mapping[str, Decision]) -> None:
     """Write what resolution decided: ``queued`` (its request is published) or ``blocked``.
     Only still-waiting rows change (a worker may already have claimed a published one)."""
-    if not decisions:
-        return
-    ids, statuses, errors = [], [], []
-    for rid, decision in sorted(decisions.items()):
-        ids.append(rid)
-        statuses.append("queued" if decision == "ready" else "blocked")
-        errors.append(None if decision == "ready" else getattr(decision, "reason", None))
-    async for attempt in _lock_conflicts():
-        with attempt:
-            await conn.execute(_SETTLE, ids, statuses, errors)
-
-
-_SETTLE = """UPDATE job_runs r SET status = d.status, error = d.error,
-               published_at = CASE WHEN d.status = 'queued' THEN now() END,
-               ended_at = CASE WHEN d.status = 'blocked' THEN now() END
-           FROM unnest($1::text[], $2::text[], $3::text[]) AS d(run_id, status, error)
-           WHERE r.run_id = d.run_id AND r.status = 'waiting'"""
+    if decisions:
+        await finish(conn, "", [], decisions)
 
 
 async def dealers_waiting(conn: Conn, *, older_than_s: float) -> list[str]:
@@ -276,36 +261,53 @@ class Claim(NamedTuple):
     published_at: datetime | None
 
 
-async def claim(conn: Conn, ref: RunRef, worker: str, *, stale_after_s: float) -> Claim:
-    """Take the run for this worker, unless it is over (``done``) or another live worker holds it
-    (``busy``: its heartbeat is fresher than ``stale_after_s``). A run whose row is missing (its
-    request was published just before a crash) is created here. ``attempts`` already counts the
-    attempt about to start, so one cut short by a crash stays counted."""
-    row = await conn.fetchrow(
-        """WITH up AS (
-               INSERT INTO job_runs AS j (run_id, dealer_id, job, cycle, scheduled_for, status, attempts,
-                                          started_at, claimed_by, heartbeat_at, published_at)
-               VALUES ($1, $2, $3, $4, $5, 'running', 1, now(), $6, now(), now())
-               ON CONFLICT (run_id) DO UPDATE SET status = 'running', attempts = j.attempts + 1,
-                   started_at = now(), claimed_by = EXCLUDED.claimed_by, heartbeat_at = now(), error = NULL
-               WHERE j.status IN ('waiting', 'queued')
-                  OR (j.status = 'running' AND j.heartbeat_at < now() - make_interval(secs => $7))
-               RETURNING j.attempts, j.queued_at, j.published_at)
-           SELECT up.attempts, up.queued_at, up.published_at,
-                  (SELECT status FROM job_runs WHERE run_id = $1) AS current,
-                  d.platforms, d.config, d.deleted_at IS NULL AS live
-           FROM (SELECT 1) AS one
-           LEFT JOIN up ON true
-           LEFT JOIN dealers d ON d.dealer_id = $2""",
-        ref.run_id,
-        ref.dealer_id,
-        ref.job,
-        ref.cycle,
-        ref.scheduled_for,
+async def claim(conn: Conn, refs: Sequence[RunRef], worker: str, *, stale_after_s: float) -> list[Claim]:
+    """Take each run for this worker, unless it is over (``done``) or another live worker holds
+    it (``busy``: its heartbeat is fresher than ``stale_after_s``; also a second copy of a request
+    in the same batch). A run whose row is missing (its request was published just before a
+    crash) is created here. ``attempts`` already counts the attempt about to start, so one cut
+    short by a crash stays counted."""
+    first: dict[str, int] = {}
+    for i, ref in enumerate(refs):
+        first.setdefault(ref.run_id, i)
+    unique = [refs[i] for i in sorted(first.values())]
+    rows = await conn.fetch(
+        _CLAIM,
+        [r.run_id for r in unique],
+        [r.dealer_id for r in unique],
+        [r.job for r in unique],
+        [r.cycle for r in unique],
+        [r.scheduled_for for r in unique],
         worker,
         stale_after_s,
     )
-    assert row is not None
+    by_run = {row["run_id"]: _claim(row) for row in rows}
+    busy = Claim("busy", "running", 0, None, {}, None, None)
+    return [by_run[ref.run_id] if first[ref.run_id] == i else busy for i, ref in enumerate(refs)]
+
+
+_CLAIM = """WITH c AS (
+        SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[])
+            AS c(run_id, dealer_id, job, cycle, scheduled_for)),
+    up AS (
+        INSERT INTO job_runs AS j (run_id, dealer_id, job, cycle, scheduled_for, status, attempts,
+                                   started_at, claimed_by, heartbeat_at, published_at)
+        SELECT run_id, dealer_id, job, cycle, scheduled_for, 'running', 1, now(), $6, now(), now()
+        FROM c ORDER BY run_id
+        ON CONFLICT (run_id) DO UPDATE SET status = 'running', attempts = j.attempts + 1,
+            started_at = now(), claimed_by = EXCLUDED.claimed_by, heartbeat_at = now(), error = NULL
+        WHERE j.status IN ('waiting', 'queued')
+           OR (j.status = 'running' AND j.heartbeat_at < now() - make_interval(secs => $7))
+        RETURNING j.run_id, j.attempts, j.queued_at, j.published_at)
+    SELECT c.run_id, up.attempts, up.queued_at, up.published_at, before.status AS current,
+           d.platforms, d.config, d.deleted_at IS NULL AS live
+    FROM c
+    LEFT JOIN up USING (run_id)
+    LEFT JOIN job_runs before ON before.run_id = c.run_id
+    LEFT JOIN dealers d ON d.dealer_id = c.dealer_id"""
+
+
+def _claim(row: asyncpg.Record) -> Claim:
     platforms = tuple(row["platforms"]) if row["platforms"] is not None and row["live"] else None
     config = _json_object(row["config"])
     if row["attempts"] is not None:
@@ -336,25 +338,47 @@ class Outcome(msgspec.Struct, kw_only=True):
     timings: dict[str, float] = {}
 
 
-async def finish(conn: Conn, run: str, worker: str, outcome: Outcome) -> bool:
-    """End the run; ``False`` when this worker no longer holds it (another took it over)."""
-    status = await conn.execute(
-        """UPDATE job_runs SET status = $3, ended_at = now(), attempts = $4, host = $5,
-               vehicles_found = $6, vehicles_published = $7, vehicles_rejected = $8,
-               error = $9, timings = $10::jsonb, heartbeat_at = NULL
-           WHERE run_id = $1 AND claimed_by = $2 AND status = 'running'""",
-        run,
-        worker,
-        outcome.status,
-        outcome.attempts,
-        outcome.host,
-        outcome.found,
-        outcome.published,
-        outcome.rejected,
-        outcome.error,
-        json.dumps(outcome.timings),
-    )
-    return bool(status != "UPDATE 0")
+async def finish(
+    conn: Conn, worker: str, ends: Sequence[tuple[str, Outcome]], dependants: Mapping[str, Decision]
+) -> set[str]:
+    """End these runs and, in the same statement, settle what their ends decided for the runs
+    waiting on them (whose requests are already published). Returns the runs ended: one this
+    worker no longer holds (another took it over) is left alone."""
+    settle_ids, statuses, errors = [], [], []
+    for rid, decision in sorted(dependants.items()):
+        settle_ids.append(rid)
+        statuses.append("queued" if decision == "ready" else "blocked")
+        errors.append(None if decision == "ready" else getattr(decision, "reason", None))
+    columns: list[list[Any]] = [[] for _ in range(9)]
+    for rid, o in sorted(ends, key=lambda end: end[0]):
+        values = (rid, o.status, o.attempts, o.host, o.found, o.published, o.rejected, o.error, json.dumps(o.timings))
+        for column, value in zip(columns, values, strict=True):
+            column.append(value)
+    async for attempt in _lock_conflicts():
+        with attempt:
+            rows = await conn.fetch(_END, *columns, worker, settle_ids, statuses, errors)
+    return {row["run_id"] for row in rows}
+
+
+# One statement: runs' ends and what they mean for the runs waiting on them commit together.
+_END = """WITH e AS (
+        SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::int[], $6::int[], $7::int[],
+                             $8::text[], $9::jsonb[])
+            AS e(run_id, status, attempts, host, found, published, rejected, error, timings)),
+    ended AS (
+        UPDATE job_runs j SET status = e.status, ended_at = now(), attempts = e.attempts, host = e.host,
+            vehicles_found = e.found, vehicles_published = e.published, vehicles_rejected = e.rejected,
+            error = e.error, timings = e.timings, heartbeat_at = NULL
+        FROM e WHERE j.run_id = e.run_id AND j.claimed_by = $10 AND j.status = 'running'
+        RETURNING j.run_id),
+    settled AS (
+        UPDATE job_runs r SET status = d.status, error = d.error,
+            published_at = CASE WHEN d.status = 'queued' THEN now() END,
+            ended_at = CASE WHEN d.status = 'blocked' THEN now() END
+        FROM unnest($11::text[], $12::text[], $13::text[]) AS d(run_id, status, error)
+        WHERE r.run_id = d.run_id AND r.status = 'waiting'
+        RETURNING 1)
+    SELECT run_id FROM ended"""
 
 
 # --- history ---------------------------------------------------------------------------------
