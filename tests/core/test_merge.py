@@ -83,7 +83,7 @@ def histories(draw: st.DrawFn) -> list[VehicleObserved | tuple[str, Completion]]
     return events
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(history=histories(), data=st.data())
 def test_any_order_and_any_duplication_give_the_same_record(history: list[Any], data: st.DataObject) -> None:
     expected = fold(history)
@@ -97,7 +97,7 @@ def rank(field: str, source: str) -> int:
     return merge._ranks("homenet")[field].get(source, 0)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(history=histories(), data=st.data())
 def test_an_older_lower_tier_observation_never_changes_a_winning_field(history: list[Any], data: st.DataObject) -> None:
     before, _ = fold(history)
