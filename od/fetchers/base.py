@@ -150,22 +150,15 @@ class _Backoff:
 
 class Http:
     """One run's HTTP client. Each request has a total timeout; per host at most
-    ``concurrency`` requests are in flight and at most ``rate_per_s`` start each second;
+    ``scrape_concurrency`` requests are in flight and at most ``rate_per_s`` start each second;
     transient failures are retried a bounded number of times; every failure surfaces as a
     ``SourceError`` naming the host and what failed. Successful pages and their bytes are
     counted into the run's summary."""
 
-    def __init__(
-        self,
-        settings: Settings,
-        summary: RunSummary,
-        *,
-        concurrency: int | None = None,
-        rate_per_s: float | None = None,
-    ) -> None:
+    def __init__(self, settings: Settings, summary: RunSummary, *, rate_per_s: float | None = None) -> None:
         self.settings = settings
         self.summary = summary
-        self.concurrency = max(1, concurrency or settings.scrape_concurrency)
+        self.concurrency = max(1, settings.scrape_concurrency)
         self.rate_per_s = rate_per_s
         self._session: aiohttp.ClientSession | None = None
         self._slots: dict[str, asyncio.Semaphore] = {}
