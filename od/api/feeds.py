@@ -7,6 +7,8 @@ were computed in, so the validators describe exactly the bytes sent.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -39,9 +41,21 @@ class CursorStream(StreamingResponse):
         super().__init__(self._lines(sql, args), media_type=NDJSON, **kw)
 
     async def _lines(self, sql: str, args: list[Any]) -> AsyncIterator[bytes]:
+        # The next batch is fetched while this one is encoded and sent: Postgres works on
+        # its core while Python works on ours.
         cursor = await self._conn.cursor(sql, *args)
-        while rows := await cursor.fetch(BATCH_ROWS):
-            yield _encoder.encode_lines([store.vehicle_record(row) for row in rows])
+        following = asyncio.ensure_future(cursor.fetch(BATCH_ROWS))
+        try:
+            while rows := await following:
+                following = asyncio.ensure_future(cursor.fetch(BATCH_ROWS))
+                yield _encoder.encode_lines([store.vehicle_record(row) for row in rows])
+        finally:
+            if not following.done():
+                # The stream ended early (client gone): the connection must be idle again
+                # before its transaction is rolled back.
+                following.cancel()
+                with contextlib.suppress(BaseException):
+                    await following
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:

@@ -50,14 +50,31 @@ _CAST = {"price": "v.price::text", "msrp": "v.msrp::text", "warnings": "v.warnin
 VEHICLE_COLUMNS = ", ".join(
     f"{_CAST[f.name]} AS {f.name}" if f.name in _CAST else f"v.{f.name}" for f in msgspec.structs.fields(VehicleRecord)
 )
+_VEHICLE_FIELDS = tuple(f.name for f in msgspec.structs.fields(VehicleRecord))
+_NEARBY_FIELDS = ("distance_km", *_VEHICLE_FIELDS)
 _STATUS = {"available": "v.status = 'available'", "sold": "v.status = 'sold'"}
 _warnings = msgspec.json.Decoder(list[FieldWarning])
 
 
-def vehicle_record(row: asyncpg.Record, cls: type[VehicleRecord] = VehicleRecord, **extra: Any) -> Any:
-    values = dict(row.items())
-    values["warnings"] = [] if values["warnings"] == "[]" else _warnings.decode(values["warnings"])
-    return cls(**values, **extra)
+def _struct(cls: type[Any], names: tuple[str, ...], row: asyncpg.Record) -> Any:
+    # No validation: the projector stored validated values. zip() over the row's values is
+    # much cheaper than the Record's mapping interface.
+    values = dict(zip(names, row, strict=True))
+    warnings = values["warnings"]
+    values["warnings"] = [] if warnings == "[]" else _warnings.decode(warnings)
+    return cls(**values)
+
+
+def vehicle_record(row: asyncpg.Record) -> VehicleRecord:
+    """A row selected as ``VEHICLE_COLUMNS``."""
+    record: VehicleRecord = _struct(VehicleRecord, _VEHICLE_FIELDS, row)
+    return record
+
+
+def nearby_vehicle(row: asyncpg.Record) -> NearbyVehicle:
+    """A row selected as ``distance_km, VEHICLE_COLUMNS``."""
+    vehicle: NearbyVehicle = _struct(NearbyVehicle, _NEARBY_FIELDS, row)
+    return vehicle
 
 
 def filter_sql(filters: VehicleFilters, args: list[Any]) -> list[str]:
@@ -165,7 +182,7 @@ async def nearby_vehicles(
         LIMIT ${len(args)}
     """  # noqa: S608 (constants and placeholders only)
     rows = await pool.fetch(sql, *args)
-    return [vehicle_record(row, NearbyVehicle) for row in rows]
+    return [nearby_vehicle(row) for row in rows]
 
 
 _DEALER_SQL = """
