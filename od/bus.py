@@ -51,7 +51,8 @@ _RESEND_ERRORS: tuple[type[BaseException], ...] = (asyncio.CancelledError, *TRAN
 
 
 async def connect(url: str, *, name: str = "od") -> NatsClient:
-    """Connect with endless reconnects: a restarting server is an outage, not a crash."""
+    """Connect with endless reconnects: a restarting server is an outage, not a crash.
+    ``url`` may list a cluster's nodes, comma-separated: any one that answers will do."""
 
     async def on_error(exc: Exception) -> None:
         log.warning("nats.error", error=str(exc))
@@ -63,7 +64,7 @@ async def connect(url: str, *, name: str = "od") -> NatsClient:
         log.info("nats.reconnected")
 
     return await nats.connect(
-        url,
+        [u.strip() for u in url.split(",") if u.strip()],
         name=name,
         max_reconnect_attempts=-1,
         reconnect_time_wait=0.5,

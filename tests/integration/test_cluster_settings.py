@@ -1,4 +1,5 @@
-"""OD_STREAM_REPLICAS: one streams.yaml for a single server (R1) and the compose cluster (R3)."""
+"""What the compose cluster needs from the settings: OD_STREAM_REPLICAS (one streams.yaml for a
+single server and for R3) and OD_NATS_URL listing several nodes."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ from pathlib import Path
 import pytest
 from nats.aio.client import Client as NatsClient
 
-from od import cli, streams
+from od import bus, cli, streams
 from od.config import Settings
+from od.embedded import free_port
 from od.events import Subjects
+from tests.backends import Backends
 from tests.conftest import delete_streams
 
 
@@ -49,3 +52,14 @@ async def test_r3_on_a_single_server_fails_with_the_servers_reason(nc: NatsClien
             await streams.apply(nc, spec, subjects)
     finally:
         await delete_streams(nc, subjects)
+
+
+async def test_a_seed_list_connects_while_a_node_is_down(backends: Backends) -> None:
+    down = f"nats://127.0.0.1:{free_port()}"
+    for url in (f"{down},{backends.nats_url}", f"{backends.nats_url}, {down}"):
+        nc = await bus.connect(url, name="od-test-seeds")
+        try:
+            assert nc.is_connected
+            await nc.flush(timeout=5)
+        finally:
+            await nc.close()
