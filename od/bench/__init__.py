@@ -19,6 +19,7 @@ from od.config import Settings
 BENCHMARKS: dict[str, str] = {
     "api": "od.bench.api:run",
     "project": "od.bench.project:run",
+    "replay": "od.bench.project:run_replay",
     "publish": "od.bench.publish:run",
     "normalize": "od.bench.normalize:run",
     "fetch_homenet": "od.bench.fetch:homenet",

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Coroutine
@@ -196,7 +195,9 @@ async def _processes(nc: NatsClient, settings: Settings, n: int, *, workers: int
         "OD_LOG_LEVEL": "warning",
     }
     procs = [
-        subprocess.Popen([sys.executable, "-m", "od.cli", "worker", "--only", "vehicle-projector"], env=env)
+        await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "od.cli", "worker", "--only", "vehicle-projector", env=env
+        )
         for _ in range(workers)
     ]
     try:
@@ -207,5 +208,29 @@ async def _processes(nc: NatsClient, settings: Settings, n: int, *, workers: int
         for p in procs:
             p.terminate()
         for p in procs:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                p.wait(10)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(p.wait(), 10)
+
+
+async def run_replay(ctx: BenchContext) -> list[Figure]:
+    """``od replay vehicles`` over realistic events already in the stream: events/s, and the
+    time 1,000,000 events would take at that rate."""
+    from od.projections.replay import replay_vehicles
+
+    n = ctx.size(200_000, 5_000)
+    settings = await ctx.settings()
+    nc = await bus.connect(ctx.nats_url)
+    try:
+        await _publish(nc, settings, n)
+        runtime = await Runtime.open(settings, name="od-bench-replay")
+        try:
+            result = await replay_vehicles(runtime.pool, runtime.nc, runtime.subjects, progress=False)
+        finally:
+            await runtime.close()
+    finally:
+        await nc.close()
+    assert result.events == n, f"replayed {result.events} of {n}"
+    return [
+        Figure("replay.vehicles", result.rate, "events/s", target=">= 8,334/s (1M in 120 s)"),
+        Figure("replay.vehicles_1m_estimate", 1_000_000 / result.rate, "s", target="<= 120 s"),
+    ]

@@ -1,8 +1,10 @@
 """The merge policy: what each source said about a vehicle → one public record. Pure, no I/O.
 
-Each source keeps, per field, a last-write-wins *register* ``{"v": value, "t": occurred_at
-(µs since the epoch), "e": event_id}``: an observation replaces a register only when its
-``(t, e)`` is greater, and an absent or null value never touches one. The merged value of a
+Each source keeps, per field, a last-write-wins *register*: a value and the stamp ``(t, e)`` of
+the observation that wrote it (``t``: occurred_at in µs since the epoch, ``e``: event_id). An
+observation replaces a register only when its stamp is greater, and an absent or null value
+never touches one. A source's registers are held compactly (``SourceState``): the values, the
+row's latest stamp once, and a stamp per field only where it is older. The merged value of a
 field is the register, among all sources that have one, with the greatest
 ``(tier rank, t, e, source)``. Registers and that choice are commutative and idempotent, so the
 merged record is the same whatever the delivery order and however often an event is delivered.
@@ -48,21 +50,25 @@ PUBLIC_KEYS: tuple[str, ...] = (*MERGED_FIELDS, WARNINGS, "sources", "first_seen
 Status = Literal["available", "sold"]
 
 
-class Register(msgspec.Struct, frozen=True):
-    v: Any
-    t: int
-    e: str
-
-
-Registers = dict[str, Register]
+Stamp = tuple[int, str]
 
 
 class SourceState(msgspec.Struct, kw_only=True):
-    """What one source has said about one vehicle."""
+    """What one source has said about one vehicle: its registers, and when it showed it.
 
-    registers: Registers
+    The register of ``field`` is ``(values[field], stamps.get(field, (t, e)))``; ``stamps``
+    holds only the fields whose stamp is older than the row's ``(t, e)``, so equal registers
+    have one representation."""
+
+    t: int
+    e: str
+    values: dict[str, Any]
+    stamps: dict[str, Stamp]
     first_seen: int  # µs since the epoch
     last_seen: int
+
+    def stamp(self, field: str) -> Stamp:
+        return self.stamps.get(field) or (self.t, self.e)
 
 
 class Completion(msgspec.Struct, frozen=True, kw_only=True):
@@ -91,9 +97,10 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 def observed_values(obs: VehicleObserved) -> dict[str, Any]:
     """The JSON values an observation states (nulls left out: they say nothing)."""
-    values = msgspec.to_builtins(obs)
-    out = {f: values[f] for f in MERGED_FIELDS if values.get(f) is not None}
-    out[WARNINGS] = values.get(WARNINGS) or []
+    out = {f: v for f in MERGED_FIELDS if (v := getattr(obs, f)) is not None}
+    if obs.date_in_stock is not None:
+        out["date_in_stock"] = obs.date_in_stock.isoformat()
+    out[WARNINGS] = msgspec.to_builtins(obs.warnings) if obs.warnings else []
     return out
 
 
@@ -101,14 +108,31 @@ def apply_observation(state: SourceState | None, values: Mapping[str, Any], t: i
     """``state`` after one observation, and whether anything changed. A new object when
     ``state`` is None; otherwise ``state`` itself, updated in place."""
     if state is None:
-        registers = {f: Register(v, t, e) for f, v in values.items()}
-        return SourceState(registers=registers, first_seen=t, last_seen=t), True
+        return SourceState(t=t, e=e, values=dict(values), stamps={}, first_seen=t, last_seen=t), True
+    new = (t, e)
+    row = (state.t, state.e)
     changed = False
-    registers = state.registers
-    for field, value in values.items():
-        current = registers.get(field)
-        if current is None or (t, e) > (current.t, current.e) or _tie_wins(current, value, t, e):
-            registers[field] = Register(value, t, e)
+    current, stamps = state.values, state.stamps
+    if new > row:  # newer than every register: it writes all it states, the rest keep their stamp
+        for field in current:
+            if field not in values and field not in stamps:
+                stamps[field] = row
+        for field, value in values.items():
+            current[field] = value
+            stamps.pop(field, None)
+        state.t, state.e = new
+        changed = True
+    else:
+        for field, value in values.items():
+            if field in current:
+                old = stamps.get(field) or row
+                if not (new > old or (new == old and _tie_wins(current[field], value))):
+                    continue
+            current[field] = value
+            if new == row:
+                stamps.pop(field, None)
+            else:
+                stamps[field] = new
             changed = True
     if t < state.first_seen:
         state.first_seen, changed = t, True
@@ -117,10 +141,10 @@ def apply_observation(state: SourceState | None, values: Mapping[str, Any], t: i
     return state, changed
 
 
-def _tie_wins(current: Register, value: Any, t: int, e: str) -> bool:
-    """Two different values under one ``(t, e)`` (an event id reused against the contract):
-    the greater encoding wins, so even then the order of delivery does not matter."""
-    return (t, e) == (current.t, current.e) and _ENCODE(value) > _ENCODE(current.v)
+def _tie_wins(current: Any, value: Any) -> bool:
+    """Two different values under one stamp (an event id reused against the contract): the
+    greater encoding wins, so even then the order of delivery does not matter."""
+    return value != current and _ENCODE(value) > _ENCODE(current)
 
 
 _ENCODE = msgspec.json.Encoder(order="sorted").encode
@@ -139,36 +163,36 @@ def _ranks(price_preference: str) -> dict[str, dict[str, int]]:
 
 def merge_fields(states: Mapping[str, SourceState], price_preference: str) -> dict[str, Any]:
     """Per field, the winning value across sources (fields nobody stated are left out)."""
-    merged: dict[str, Any] = {}
+    merged: dict[str, Any]
     if len(states) == 1:  # one source: its registers are the record
         (state,) = states.values()
-        merged = {f: r.v for f, r in state.registers.items() if f != WARNINGS}
+        merged = dict(state.values)
         merged[WARNINGS] = _warnings(states)
         return merged
+    merged = {}
     ranks = _ranks(price_preference)
     for field in MERGED_FIELDS:
         field_ranks = ranks[field]
         best: tuple[int, int, str, str] | None = None
-        value: Any = None
         for source, state in states.items():
-            register = state.registers.get(field)
-            if register is None:
-                continue
-            candidate = (field_ranks.get(source, 0), register.t, register.e, source)
-            if best is None or candidate > best:
-                best, value = candidate, register.v
-        if best is not None:
-            merged[field] = value
+            if field in state.values:
+                t, e = state.stamp(field)
+                candidate = (field_ranks.get(source, 0), t, e, source)
+                if best is None or candidate > best:
+                    best = candidate
+                    merged[field] = state.values[field]
     merged[WARNINGS] = _warnings(states)
     return merged
 
 
 def _warnings(states: Mapping[str, SourceState]) -> list[dict[str, str]]:
     """The union of each source's latest warnings, sorted."""
+    lists = [w for state in states.values() if (w := state.values.get(WARNINGS))]
+    if not lists:
+        return []
     warnings: dict[tuple[str, str, str], dict[str, str]] = {}
-    for state in states.values():
-        register = state.registers.get(WARNINGS)
-        for w in register.v if register else ():
+    for listed in lists:
+        for w in listed:
             warnings[(w["field"], w["code"], w.get("detail", ""))] = w
     return [warnings[k] for k in sorted(warnings)]
 

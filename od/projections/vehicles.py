@@ -27,13 +27,14 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
+import asyncpg
 import msgspec
 
 from od.events import FeedCompleted, VehicleChanged, VehicleObserved, encode_event
 from od.events.model import VehicleRecord
 from od.projections import merge
 from od.projections.db import Conn
-from od.projections.merge import Completion, Register, Registers, SourceState, Status
+from od.projections.merge import Completion, SourceState, Status
 
 DEFAULT_PRICE_PREFERENCE = "scrape"
 NOTIFY_CHANNEL = "od_vehicle_changes"
@@ -52,27 +53,26 @@ VEHICLE_COLUMNS: tuple[str, ...] = (
 """The columns of ``vehicles`` this projection owns (others, like ``short_url``, belong to
 other workers and survive a replay)."""
 
+OBSERVATION_COLUMNS = ("vehicle_id", "source", "dealer_id", "vehicle_key", "registers", "first_seen_at", "last_seen_at")
+
 _JSON = msgspec.json.Encoder()
 _PACK = msgspec.msgpack.Encoder(order="deterministic")  # equal registers, equal bytes
 _UNPACK = msgspec.msgpack.Decoder(tuple[int, str, dict[str, Any], dict[str, tuple[int, str]]])
 
 
-def pack_registers(registers: Registers) -> bytes:
-    """``[t, e, {field: value}, {field: [t, e]}]``: the latest stamp once, others per field."""
-    if not registers:
-        return _PACK.encode((0, "", {}, {}))
-    t, e = max((r.t, r.e) for r in registers.values())
-    values = {f: r.v for f, r in registers.items()}
-    others = {f: (r.t, r.e) for f, r in registers.items() if r.t != t or r.e != e}
-    return _PACK.encode((t, e, values, others))
+def pack_registers(state: SourceState) -> bytes:
+    """msgpack ``[t, e, {field: value}, {field: [t, e]}]`` (see ``SourceState``)."""
+    return _PACK.encode((state.t, state.e, state.values, state.stamps))
 
 
-def unpack_registers(data: bytes) -> Registers:
-    t, e, values, others = _UNPACK.decode(data)
-    registers = {f: Register(v, t, e) for f, v in values.items()}
-    for f, (ft, fe) in others.items():
-        registers[f] = Register(values[f], ft, fe)
-    return registers
+_EMPTY = _PACK.encode((0, "", {}, {}))  # a source loaded for sold detection only
+
+
+def unpack_state(data: bytes, first_seen: datetime, last_seen: datetime) -> SourceState:
+    t, e, values, stamps = _UNPACK.decode(data)
+    return SourceState(
+        t=t, e=e, values=values, stamps=stamps, first_seen=merge.micros(first_seen), last_seen=merge.micros(last_seen)
+    )
 
 
 class ConcurrentCreate(RuntimeError):
@@ -109,6 +109,7 @@ class _Vehicle:
     sold_at: int | None = None
     updated_at: int = 0
     short_url: str | None = None
+    stored: set[str] = field(default_factory=set)  # sources with a row in vehicle_observations
     dirty_sources: set[str] = field(default_factory=set)
     dirty: bool = False
 
@@ -197,13 +198,9 @@ class VehicleStore:
             ON CONFLICT (vehicle_id, source) DO UPDATE
             SET registers = excluded.registers, first_seen_at = excluded.first_seen_at,
                 last_seen_at = excluded.last_seen_at"""  # noqa: S608
-        columns = ", ".join(VEHICLE_COLUMNS)
-        self._sql_insert_vehicles = f"""INSERT INTO {t.vehicles} ({columns})
-            SELECT {columns} FROM od_stage_vehicles WHERE is_new ORDER BY vehicle_id
-            ON CONFLICT (vehicle_id) DO NOTHING"""  # noqa: S608
         assignments = ", ".join(f"{c} = s.{c}" for c in VEHICLE_COLUMNS[1:])
         self._sql_update_vehicles = f"""UPDATE {t.vehicles} AS v SET {assignments}
-            FROM od_stage_vehicles AS s WHERE v.vehicle_id = s.vehicle_id AND NOT s.is_new"""  # noqa: S608
+            FROM od_stage_vehicles AS s WHERE v.vehicle_id = s.vehicle_id"""  # noqa: S608
         self._sql_dealer_vehicles = f"""SELECT DISTINCT vehicle_id FROM {t.observations}
             WHERE dealer_id = $1 ORDER BY vehicle_id"""  # noqa: S608
 
@@ -329,11 +326,9 @@ class _Batch:
             if v is None:
                 v = self.vehicles[r["vehicle_id"]] = _Vehicle(r["vehicle_id"], r["dealer_id"], r["vehicle_key"])
             v.full = full
-            registers = unpack_registers(r["registers"]) if full else {}
-            v.states[r["source"]] = SourceState(
-                registers=registers,
-                first_seen=merge.micros(r["first_seen_at"]),
-                last_seen=merge.micros(r["last_seen_at"]),
+            v.stored.add(r["source"])
+            v.states[r["source"]] = unpack_state(
+                r["registers"] if full else _EMPTY, r["first_seen_at"], r["last_seen_at"]
             )
 
     async def _load_full(self, vehicles: list[_Vehicle]) -> None:
@@ -345,7 +340,7 @@ class _Batch:
         by_id = {v.vehicle_id: v for v in light}
         for r in rows:
             v = by_id[r["vehicle_id"]]
-            v.states[r["source"]].registers = unpack_registers(r["registers"])
+            v.states[r["source"]] = unpack_state(r["registers"], r["first_seen_at"], r["last_seen_at"])
         for v in light:
             v.full = True
             assert v.public is not None
@@ -441,19 +436,27 @@ class _Batch:
                 merge.from_micros(c.t),
                 sorted(c.keys),
             )
-        observation_rows = [(v, source) for v in self.vehicles.values() for source in sorted(v.dirty_sources)]
-        if observation_rows:
-            observation_rows.sort(key=lambda r: (r[0].vehicle_id, r[1]))
-            await conn.execute(
-                store._sql_save_observations,
-                [v.vehicle_id for v, _ in observation_rows],
-                [s for _, s in observation_rows],
-                [v.dealer_id for v, _ in observation_rows],
-                [v.key for v, _ in observation_rows],
-                [pack_registers(v.states[s].registers) for v, s in observation_rows],
-                [merge.from_micros(v.states[s].first_seen) for v, s in observation_rows],
-                [merge.from_micros(v.states[s].last_seen) for v, s in observation_rows],
+        rows = sorted(
+            (
+                v.vehicle_id,
+                source,
+                v.dealer_id,
+                v.key,
+                pack_registers(state),
+                merge.from_micros(state.first_seen),
+                merge.from_micros(state.last_seen),
+                source in v.stored,
             )
+            for v in self.vehicles.values()
+            for source in v.dirty_sources
+            for state in (v.states[source],)
+        )
+        new = [r[:-1] for r in rows if not r[-1]]
+        if new:
+            await _copy_new(conn, store.tables.observations, OBSERVATION_COLUMNS, new)
+        stored = [r[:-1] for r in rows if r[-1]]
+        if stored:
+            await conn.execute(store._sql_save_observations, *map(list, zip(*stored, strict=True)))
         dirty = sorted((v for v in self.vehicles.values() if v.dirty), key=lambda v: v.vehicle_id)
         if dirty:
             await self._save_vehicles(dirty)
@@ -468,19 +471,25 @@ class _Batch:
         return changes
 
     async def _save_vehicles(self, dirty: list[_Vehicle]) -> None:
-        conn = self.conn
-        await conn.execute(_STAGE_DDL)
-        await conn.execute("DELETE FROM od_stage_vehicles")  # an earlier chunk of this transaction
-        await conn.copy_records_to_table(
-            "od_stage_vehicles", columns=(*VEHICLE_COLUMNS, "is_new"), records=[_vehicle_row(v) for v in dirty]
-        )
-        new = sum(not v.exists for v in dirty)
+        """New vehicles are copied straight in (a concurrent create of the same vehicle fails
+        the copy: the batch is retried); changed ones go through a staging table."""
+        conn, store = self.conn, self.store
+        new = [_vehicle_row(v) for v in dirty if not v.exists]
+        changed = [_vehicle_row(v) for v in dirty if v.exists]
         if new:
-            status = await conn.execute(self.store._sql_insert_vehicles)
-            if int(status.rsplit(" ", 1)[1]) != new:
-                raise ConcurrentCreate(f"{new - int(status.rsplit(' ', 1)[1])} vehicle(s) created concurrently")
-        if new < len(dirty):
-            await conn.execute(self.store._sql_update_vehicles)
+            await _copy_new(conn, store.tables.vehicles, VEHICLE_COLUMNS, new)
+        if changed:
+            await conn.execute(_STAGE_DDL)
+            await conn.execute("DELETE FROM od_stage_vehicles")  # an earlier chunk of this transaction
+            await conn.copy_records_to_table("od_stage_vehicles", columns=VEHICLE_COLUMNS, records=changed)
+            await conn.execute(store._sql_update_vehicles)
+
+
+async def _copy_new(conn: Conn, table: str, columns: Sequence[str], records: list[tuple[Any, ...]]) -> None:
+    try:
+        await conn.copy_records_to_table(table, columns=columns, records=records)
+    except asyncpg.UniqueViolationError as exc:
+        raise ConcurrentCreate(f"{table}: {exc}") from None
 
 
 _STAGE_DDL = """CREATE TEMP TABLE IF NOT EXISTS od_stage_vehicles (
@@ -489,18 +498,18 @@ _STAGE_DDL = """CREATE TEMP TABLE IF NOT EXISTS od_stage_vehicles (
     exterior_color text, interior_color text, condition text, mileage integer, price numeric(12, 2),
     msrp numeric(12, 2), currency text, images text[], options text[], description text, dealer_url text,
     date_in_stock date, warnings jsonb, status text, sources text[], first_seen_at timestamptz,
-    updated_at timestamptz, sold_at timestamptz, is_new boolean) ON COMMIT DELETE ROWS"""
+    updated_at timestamptz, sold_at timestamptz) ON COMMIT DELETE ROWS"""
+
+
+_DATE_IN_STOCK = VEHICLE_COLUMNS.index("date_in_stock")
 
 
 def _vehicle_row(v: _Vehicle) -> tuple[Any, ...]:
     public = v.public
     assert public is not None
-    values: list[Any] = [v.vehicle_id, v.dealer_id]
-    for name in merge.MERGED_FIELDS:
-        value = public.get(name)
-        if name == "date_in_stock" and value is not None:
-            value = date.fromisoformat(value)
-        values.append(value)
+    values = [v.vehicle_id, v.dealer_id, *map(public.get, merge.MERGED_FIELDS)]
+    if values[_DATE_IN_STOCK] is not None:
+        values[_DATE_IN_STOCK] = date.fromisoformat(str(values[_DATE_IN_STOCK]))
     values += [
         _JSON.encode(public[merge.WARNINGS]).decode(),
         public["status"],
@@ -508,7 +517,6 @@ def _vehicle_row(v: _Vehicle) -> tuple[Any, ...]:
         merge.from_micros(public["first_seen_at"]),
         merge.from_micros(v.updated_at),
         merge.from_micros(v.sold_at) if v.sold_at else None,
-        not v.exists,
     ]
     return tuple(values)
 
