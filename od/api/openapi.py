@@ -70,9 +70,7 @@ def build(operations: Sequence[Operation], *, title: str, version: str, server_u
             ]
         if op.body is not None:
             entry["requestBody"] = {"required": True, "content": {JSON: {"schema": schema_of(op.body)}}}
-        statuses = set(op.errors)
-        if op.params is not None or op.body is not None:
-            statuses.add(400)
+        statuses = {*op.errors, 400}  # a bad or unknown parameter, whatever the operation
         if op.auth:
             statuses.add(401)
             entry["security"] = [{SCHEME: []}]

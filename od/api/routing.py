@@ -4,7 +4,8 @@ OpenAPI description are made, so the two cannot drift.
 A route module exposes ``operations: list[Operation]``; ``od.api.app`` lists the modules.
 The handler is ``async def handler(request, params[, body]) -> Response``: ``params`` is the
 operation's ``params`` Struct, already validated from the path and query string (an unknown
-or repeated parameter is a 400 naming it), ``body`` the decoded ``body`` type when declared.
+or repeated parameter is a 400 naming it; so is any parameter of an operation that takes
+none), ``body`` the decoded ``body`` type when declared.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ class Operation:
     """The success response's media types: each a msgspec type or a raw JSON Schema dict."""
     status: int = 200
     errors: tuple[int, ...] = ()
-    """Problem statuses beyond the automatic ones (400 with params or body, 401 with auth);
+    """Problem statuses beyond the automatic ones (400 always, 401 with auth);
     304 is documented without a body."""
     auth: bool = False
     tags: tuple[str, ...] = ()
@@ -63,6 +64,8 @@ class Operation:
             args: list[Any] = []
             if op.params is not None:
                 args.append(parse_params(request, op.params))
+            elif request.query_params:
+                raise Problem.bad_param(next(iter(request.query_params)), "unknown parameter")
             if op.body is not None:
                 args.append(decode_body(await request.body(), op.body))
             return await op.handler(request, *args)

@@ -128,3 +128,11 @@ async def test_cors_is_configurable(settings: Settings) -> None:
     async with serve(settings) as url, aiohttp.ClientSession() as http:
         async with http.get(url + "/healthz", headers={"Origin": origin}) as resp:
             assert "Access-Control-Allow-Origin" not in resp.headers
+
+
+async def test_unknown_parameters_are_refused_everywhere(api: Api) -> None:
+    for path in ("/healthz?x=1", "/sitemap.xml?page=2", "/v1/feeds/vehicles.ndjson?since=yesterday"):
+        async with api.get(path) as resp:
+            assert resp.status == 400, path
+            body = await resp.json()
+            assert body["invalid-params"][0]["reason"] == "unknown parameter"
