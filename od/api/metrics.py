@@ -7,6 +7,7 @@ from collections.abc import Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+from od.enrichment.metrics import EnrichmentCollector
 from od.scheduling.metrics import JobMetrics
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -33,6 +34,9 @@ class ApiMetrics:
         self.dead_letters = Gauge("od_dead_letters", "Dead-lettered events not yet replayed", ["consumer"], registry=r)
         self.jobs = JobMetrics(r)
         """Job statistics (od.scheduling): refreshed from the database before each render."""
+        self.enrichment = EnrichmentCollector()
+        """Enrichment workers' counters and queues (od.enrichment): refreshed the same way."""
+        r.register(self.enrichment)
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
         self.requests.labels(method, route, str(status)).inc()

@@ -61,6 +61,7 @@ async def metrics(request: Request) -> Response:
             "SELECT consumer, count(*) AS n FROM dead_letters WHERE replayed_at IS NULL GROUP BY consumer"
         )
         await registry.jobs.refresh(conn)
+    await registry.enrichment.refresh(rt.nc, rt.pool, rt.subjects)
     last_seqs = {stream: await _last_seq(rt, stream) for stream in {row["stream"] for row in checkpoints}}
     registry.set_state(
         lag=[

@@ -85,6 +85,7 @@ async def test_metrics_report_requests_lag_dead_letters_and_jobs(
     assert samples[("od_jobs_ended", (("status", "failed"),))] == 1
     assert samples[("od_jobs_ended", (("status", "succeeded"),))] == 2
     assert samples[("od_jobs_success_ratio", (("job", "homenet"),))] == 0.5
+    assert ("od_enrichment_done_total", (("worker", "shortlinks"),)) in samples
     assert samples[("od_http_requests_total", (("method", "GET"), ("route", "/healthz"), ("status", "200")))] >= 1
     assert (
         "od_http_request_duration_seconds_bucket",
