@@ -68,7 +68,7 @@ class Tracker:
 async def run(ctx: BenchContext) -> list[Figure]:
     dealers = ctx.size(10_000, 300)
     jobs = dealers * len(dealer_graph(PLATFORMS).jobs)
-    settings = (await ctx.settings()).replace(jobs_host_rate_per_s=100_000.0, jobs_max_dealers=48)
+    settings = (await ctx.settings()).replace(jobs_host_rate_per_s=100_000.0, jobs_max_dealers=128)
     baseline = await _bare_work_queue(ctx, jobs)
 
     runtime = await Runtime.open(settings, name="od-bench-scheduler", pool_size=16)

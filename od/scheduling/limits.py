@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import AsyncIterator
 
 from aiolimiter import AsyncLimiter
@@ -13,13 +13,14 @@ from aiolimiter import AsyncLimiter
 
 class DealerGate:
     """Admits a job when its dealer already runs fewer than ``per_dealer`` jobs here, or when it
-    runs none and fewer than ``max_dealers`` dealers run any."""
+    runs none and fewer than ``max_dealers`` dealers run any. Waiters are admitted first come,
+    first served, each woken only when it is let in (a worker holds many waiting requests)."""
 
     def __init__(self, max_dealers: int, per_dealer: int) -> None:
         self.max_dealers = max(1, max_dealers)
         self.per_dealer = max(1, per_dealer)
         self._running: Counter[str] = Counter()
-        self._changed = asyncio.Condition()
+        self._waiting: deque[tuple[str, asyncio.Future[None]]] = deque()
 
     @property
     def capacity(self) -> int:
@@ -32,17 +33,43 @@ class DealerGate:
 
     @contextlib.asynccontextmanager
     async def slot(self, dealer_id: str) -> AsyncIterator[None]:
-        async with self._changed:
-            await self._changed.wait_for(lambda: self._fits(dealer_id))
+        if not self._waiting and self._fits(dealer_id):
             self._running[dealer_id] += 1
+        else:
+            admitted: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            entry = (dealer_id, admitted)
+            self._waiting.append(entry)
+            self._admit()
+            try:
+                await admitted
+            except asyncio.CancelledError:
+                if admitted.done() and not admitted.cancelled():
+                    self._release(dealer_id)  # let in, but cancelled before it could run
+                else:
+                    with contextlib.suppress(ValueError):
+                        self._waiting.remove(entry)
+                raise
         try:
             yield
         finally:
-            async with self._changed:
-                self._running[dealer_id] -= 1
-                if not self._running[dealer_id]:
-                    del self._running[dealer_id]
-                self._changed.notify_all()
+            self._release(dealer_id)
+
+    def _release(self, dealer_id: str) -> None:
+        self._running[dealer_id] -= 1
+        if not self._running[dealer_id]:
+            del self._running[dealer_id]
+        self._admit()
+
+    def _admit(self) -> None:
+        """Let in every waiter that fits now, oldest first."""
+        still: deque[tuple[str, asyncio.Future[None]]] = deque()
+        for dealer_id, admitted in self._waiting:
+            if not admitted.done() and self._fits(dealer_id):
+                self._running[dealer_id] += 1
+                admitted.set_result(None)
+            elif not admitted.done():
+                still.append((dealer_id, admitted))
+        self._waiting = still
 
 
 class HostLimits:

@@ -48,22 +48,30 @@ class _CircuitOpen(Exception):
 
 
 class Breakers:
-    """The shared circuit breakers, read through a snapshot of the unhealthy hosts refreshed
-    every second: a healthy host costs no query per job."""
+    """The shared circuit breakers, read through a snapshot of the unhealthy hosts that
+    :meth:`watch` refreshes every second: a healthy host costs no query per job. This worker's
+    own changes show at once; other workers' within a second."""
 
     def __init__(self, runtime: Runtime, policy: breaker.Policy, refresh_s: float = 1.0) -> None:
         self.pool = runtime.pool
         self.policy = policy
         self.refresh_s = refresh_s
         self._unhealthy: dict[str, breaker.Breaker] = {}
-        self._read_at = float("-inf")
 
-    async def _snapshot(self) -> dict[str, breaker.Breaker]:
-        if time.monotonic() - self._read_at >= self.refresh_s:
-            states = await store.breakers(self.pool)
-            self._unhealthy = {host: b for host, b in states.items() if not b.healthy}
-            self._read_at = time.monotonic()
-        return self._unhealthy
+    async def refresh(self) -> None:
+        states = await store.breakers(self.pool)
+        self._unhealthy = {host: b for host, b in states.items() if not b.healthy}
+
+    async def watch(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await asyncio.wait_for(stop.wait(), self.refresh_s)
+            except TimeoutError:
+                pass
+            try:
+                await self.refresh()
+            except Exception as exc:  # keep the last snapshot; try again in a second
+                log.warning("jobs.breakers_unread", error=repr(exc))
 
     def _note(self, host: str, b: breaker.Breaker) -> None:
         if b.healthy:
@@ -72,7 +80,7 @@ class Breakers:
             self._unhealthy[host] = b
 
     async def admit(self, host: str) -> tuple[bool, breaker.Breaker]:
-        if host not in await self._snapshot():
+        if host not in self._unhealthy:
             return True, breaker.CLOSED
         admitted, b = await store.breaker_admit(self.pool, host, self.policy)
         self._note(host, b)
@@ -84,7 +92,7 @@ class Breakers:
         return b
 
     async def succeeded(self, host: str) -> None:
-        if host in await self._snapshot():
+        if host in self._unhealthy:
             await store.breaker_succeeded(self.pool, host)
             self._note(host, breaker.CLOSED)
 
@@ -111,34 +119,33 @@ class _Wait:
         return float(self._exponential(state))
 
 
-class _Heartbeat:
-    """Keeps a request (and, once claimed, its run) alive while it waits for a slot or runs."""
+class _Heartbeats:
+    """One task keeps alive every request the worker holds (``in_progress``), waiting for a slot
+    or running, and every run it has claimed (one statement per beat)."""
 
-    def __init__(self, runner: JobRunner, msg: Msg) -> None:
+    def __init__(self, runner: JobRunner) -> None:
         self.runner = runner
-        self.msg = msg
-        self.run_id: str | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._held: dict[int, tuple[Msg, str | None]] = {}
 
-    async def __aenter__(self) -> _Heartbeat:
-        self._task = asyncio.create_task(self._beat())
-        return self
+    def hold(self, msg: Msg, run_id: str | None = None) -> None:
+        self._held[id(msg)] = (msg, run_id)
 
-    async def __aexit__(self, *exc_info: object) -> None:
-        assert self._task is not None
-        self._task.cancel()
-        try:
-            await self._task
-        except asyncio.CancelledError:
-            pass
+    def drop(self, msg: Msg) -> None:
+        self._held.pop(id(msg), None)
 
-    async def _beat(self) -> None:
+    async def run(self) -> None:
+        runner = self.runner
         while True:
-            await asyncio.sleep(self.runner.heartbeat_s)
+            await asyncio.sleep(runner.heartbeat_s)
+            held = list(self._held.values())
             try:
-                await self.msg.in_progress()
-                if self.run_id and not await store.heartbeat(self.runner.pool, self.run_id, self.runner.worker_id):
-                    log.warning("jobs.run_taken_over", run_id=self.run_id)
+                for msg, _ in held:
+                    await msg.in_progress()
+                runs = [run for _, run in held if run]
+                if runs:
+                    lost = set(runs) - await store.heartbeat(runner.pool, runs, runner.worker_id)
+                    for run in lost:
+                        log.warning("jobs.run_taken_over", run_id=run)
             except Exception as exc:  # a missed beat is retried at the next one
                 log.warning("jobs.heartbeat_failed", error=repr(exc))
 
@@ -176,6 +183,7 @@ class JobRunner:
         self.heartbeat_s = 20.0
         self.stale_after_s = 40.0
         self._tasks: set[asyncio.Task[None]] = set()
+        self._beats = _Heartbeats(self)
         self._claim = Coalescer(self._claim_many)
         self._plan = Coalescer(self._plan_many)
         self._publish = Coalescer(self._publish_many)
@@ -192,9 +200,13 @@ class JobRunner:
         consumer = bus.PullConsumer(
             self.runtime.nc, self.stream, self.consumer, self._on_batch, batch=self.gate.capacity, max_wait=1.0
         )
+        await self.breakers.refresh()
+        helpers = [asyncio.create_task(self.breakers.watch(stop)), asyncio.create_task(self._beats.run())]
         try:
             await consumer.run(stop)
         finally:
+            for helper in helpers:
+                helper.cancel()
             for task in list(self._tasks):
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -214,15 +226,18 @@ class JobRunner:
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
             await bus.publish_dead_letter(self.runtime.publisher, self.consumer, msg, f"not a job request: {exc}")
             return
+        self._beats.hold(msg)
         try:
-            async with _Heartbeat(self, msg) as beat, self.gate.slot(request.dealer_id):
-                await self._process(request, msg, beat)
+            async with self.gate.slot(request.dealer_id):
+                await self._process(request, msg)
         except Exception as exc:  # Postgres away, say: try the request again later
             delay = bus.nak_delay(msg.metadata.num_delivered or 1)
             log.warning("jobs.request_failed", run_id=request.run_id, error=repr(exc), retry_in=delay)
             await msg.nak(delay=delay)
+        finally:
+            self._beats.drop(msg)
 
-    async def _process(self, request: dispatch.JobRequest, msg: Msg, beat: _Heartbeat) -> None:
+    async def _process(self, request: dispatch.JobRequest, msg: Msg) -> None:
         claim = await self._claim(request.ref)
         if claim.outcome == "busy":
             await msg.nak(delay=self.heartbeat_s * 2)
@@ -236,7 +251,7 @@ class JobRunner:
                 await dispatch.advance(self.pool, self.runtime.publisher, {request.dealer_id: graph})
             await msg.ack()
             return
-        beat.run_id = request.run_id
+        self._beats.hold(msg, request.run_id)
         outcome = await self._execute(request, claim)
         # Publish the dependants it makes ready, then end it and settle them in one statement:
         # a crash in between leaves them waiting with their requests out (claimable), and this

@@ -317,14 +317,17 @@ def _claim(row: asyncpg.Record) -> Claim:
     return Claim(outcome, current, 0, platforms, config, None, None)
 
 
-async def heartbeat(conn: Conn, run: str, worker: str) -> bool:
-    """Renew the claim; ``False`` when another worker has taken the run over."""
-    status = await conn.execute(
-        "UPDATE job_runs SET heartbeat_at = now() WHERE run_id = $1 AND claimed_by = $2 AND status = 'running'",
-        run,
+async def heartbeat(conn: Conn, runs: Sequence[str], worker: str) -> set[str]:
+    """Renew this worker's claims; returns the runs it still holds (another worker may have
+    taken one over)."""
+    rows = await conn.fetch(
+        """UPDATE job_runs SET heartbeat_at = now()
+           WHERE run_id = ANY($1::text[]) AND claimed_by = $2 AND status = 'running'
+           RETURNING run_id""",
+        sorted(runs),
         worker,
     )
-    return bool(status != "UPDATE 0")
+    return {row["run_id"] for row in rows}
 
 
 class Outcome(msgspec.Struct, kw_only=True):

@@ -41,6 +41,28 @@ async def test_a_waiting_dealer_gets_in_when_one_leaves() -> None:
     assert sorted(order) == ["a", "a", "b"]
 
 
+async def test_a_cancelled_waiter_neither_runs_nor_keeps_a_slot() -> None:
+    gate = DealerGate(max_dealers=1, per_dealer=1)
+    release = asyncio.Event()
+    ran: list[str] = []
+
+    async def job(dealer: str) -> None:
+        async with gate.slot(dealer):
+            ran.append(dealer)
+            await release.wait()
+
+    first = asyncio.create_task(job("a"))
+    await asyncio.sleep(0)
+    waiting = asyncio.create_task(job("b"))
+    await asyncio.sleep(0)
+    waiting.cancel()
+    release.set()
+    await first
+    await asyncio.wait_for(job("c"), 1)
+    assert ran == ["a", "c"]
+    assert waiting.cancelled()
+
+
 async def test_host_limits_space_out_starts_per_host_only() -> None:
     limits = HostLimits(rate_per_s=20)
     started = time.monotonic()
