@@ -1,4 +1,7 @@
-"""``od worker --only dealer-projector``: ``DealerChanged`` → ``dealers`` (and re-merged vehicles)."""
+"""``od worker --only dealer-projector``: ``DealerChanged`` → ``dealers``.
+
+A changed price preference re-merges the dealer's vehicles; their ``VehicleChanged`` go to the
+outbox, which the vehicle projector's relay publishes."""
 
 from __future__ import annotations
 

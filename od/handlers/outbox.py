@@ -75,7 +75,8 @@ async def run(runtime: Runtime, stop: asyncio.Event, *, limit: int = 1000) -> No
                 failures += 1
                 log.warning("relay.failed", error=repr(exc)[:500])
                 published = 0
-                await asyncio.sleep(min(30.0, 0.5 * 2**failures))
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), min(30.0, 0.5 * 2**failures))
             if published == limit:
                 continue
             with contextlib.suppress(TimeoutError):

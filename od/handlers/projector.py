@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -43,6 +43,7 @@ POISON_ATTEMPTS = 5
 TX_ATTEMPTS = 5
 
 EVENTS = Counter("od_projector_events", "Events handled by projectors", ["consumer", "outcome"])
+CHANGES = Counter("od_projector_changes", "Public records changed (VehicleChanged written)", ["consumer"])
 BATCH_SECONDS = Histogram(
     "od_projector_batch_seconds",
     "Time to apply and commit one batch",
@@ -77,7 +78,6 @@ class Projector:
     stream: str  # the stream's contract name (OD_INVENTORY, OD_DEALERS)
     accepts: tuple[type, ...]
     apply: Apply
-    after_commit: Callable[[int], None] = field(default=lambda changes: None)
 
     async def run(self, stop: Any, *, batch: int = 1000) -> None:
         consumer = bus.PullConsumer(
@@ -134,7 +134,8 @@ class Projector:
         EVENTS.labels(self.consumer, "applied").inc(len(good))
         if poison:
             EVENTS.labels(self.consumer, "dead_lettered").inc(len(poison))
-        self.after_commit(changes)
+        if changes:
+            CHANGES.labels(self.consumer).inc(changes)
 
     async def _transaction(self, good: list[tuple[Msg, Any]], poison: list[tuple[Msg, str]]) -> int:
         events = [e for _, e in good]
