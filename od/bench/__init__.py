@@ -25,6 +25,7 @@ BENCHMARKS: dict[str, str] = {
     "fetch_homenet": "od.bench.fetch:homenet",
     "scrape": "od.bench.fetch:scrape",
     "scheduler": "od.bench.scheduler:run",
+    "indexnow": "od.bench.indexnow:run",
 }
 
 Benchmark = Callable[[BenchContext], Awaitable[list[Figure]]]

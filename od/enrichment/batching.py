@@ -1,19 +1,20 @@
 """IndexNow: which URLs a change submits, and how they are batched (pure).
 
 A batch is one POST: at most ``max_urls`` distinct URLs, all on one host. URLs are buffered
-per host, deduplicated, and a batch is released when the next change would overflow it or
-when its oldest change has waited ``interval`` seconds. Every change (an opaque token, the
-message to acknowledge) belongs to exactly one batch, the one that carries all its URLs.
+per host, deduplicated, and a batch is released when the next change would overflow it, when
+its oldest change has waited ``interval`` seconds, or when no change came for ``quiet``
+seconds (a backlog just drained: waiting longer gains nothing). Every change (an opaque token,
+the message to acknowledge) belongs to exactly one batch, the one that carries all its URLs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Generic, Protocol, TypeVar
 from urllib.parse import quote, urlsplit
 
-from od.events import VehicleChanged, VehicleFields
+from od.events import VehicleFields
 
 MAX_URLS = 10_000
 """IndexNow's limit per request."""
@@ -36,7 +37,20 @@ def key_location(base_url: str, key: str) -> str:
     return f"{base_url.rstrip('/')}/{key}.txt"
 
 
-def change_urls(event: VehicleChanged, base_url: str) -> tuple[str, ...]:
+class ChangeRef(Protocol):
+    """What IndexNow reads of a ``VehicleChanged`` (the event, or a lighter view of it)."""
+
+    @property
+    def vehicle_id(self) -> str: ...
+
+    @property
+    def change(self) -> str: ...
+
+    @property
+    def changed_fields(self) -> Sequence[str]: ...
+
+
+def change_urls(event: ChangeRef, base_url: str) -> tuple[str, ...]:
     """The URLs a change submits: the vehicle's page and the sitemap; none for an update
     that touched no public field (an update that names no field counts as public)."""
     if event.change == "updated" and event.changed_fields and PUBLIC_FIELDS.isdisjoint(event.changed_fields):
@@ -57,6 +71,7 @@ class Batch(Generic[T]):
     urls: dict[str, None] = field(default_factory=dict)  # an ordered set
     tokens: list[T] = field(default_factory=list)
     started: float = 0.0
+    last: float = 0.0
 
 
 @dataclass
@@ -65,18 +80,14 @@ class Batcher(Generic[T]):
 
     max_urls: int = MAX_URLS
     interval: float = 2.0
+    quiet: float = 0.5
     _open: dict[str, Batch[T]] = field(default_factory=dict)
 
-    def add(self, token: T, urls: Iterable[str], now: float) -> list[Batch[T]]:
-        """Buffer one change; returns the batches it made full (to send now)."""
+    def add(self, token: T, host: str, urls: Iterable[str], now: float) -> list[Batch[T]]:
+        """Buffer one change, whose URLs are all on ``host``; returns the batches it made full
+        (to send now)."""
         ready: list[Batch[T]] = []
-        by_host: dict[str, list[str]] = {}
-        for url in urls:
-            by_host.setdefault(host_of(url), []).append(url)
-        if len(by_host) != 1:
-            raise ValueError("a change's URLs must all be on one host")
-        ((host, host_urls),) = by_host.items()
-        distinct = dict.fromkeys(host_urls)
+        distinct = dict.fromkeys(urls)
         if len(distinct) > self.max_urls:
             raise ValueError(f"one change has more than {self.max_urls} URLs")
         batch = self._open.get(host)
@@ -87,13 +98,14 @@ class Batcher(Generic[T]):
             batch = self._open[host] = Batch(host, started=now)
         batch.urls.update(distinct)
         batch.tokens.append(token)
+        batch.last = now
         if len(batch.urls) >= self.max_urls:
             ready.append(self._open.pop(host))
         return ready
 
     def due(self, now: float) -> list[Batch[T]]:
-        """Batches whose oldest change has waited ``interval``."""
-        hosts = [h for h, b in self._open.items() if now - b.started >= self.interval]
+        """Batches whose oldest change waited ``interval``, or whose newest ``quiet``."""
+        hosts = [h for h, b in self._open.items() if now - b.started >= self.interval or now - b.last >= self.quiet]
         return [self._open.pop(h) for h in hosts]
 
     def drain(self) -> list[Batch[T]]:

@@ -18,6 +18,7 @@ from nats.aio.msg import Msg
 
 from od import bus
 from od.events import AnyEvent, EventDecodeError, decode_event
+from od.handlers import deadletters
 from od.log import get_logger
 from od.runtime import Runtime
 
@@ -40,20 +41,14 @@ class Permanent(Exception):
 
 
 async def dead_letter(runtime: Runtime, consumer: str, msg: Msg, reason: str) -> None:
-    """Keep the message in ``dead_letters`` and on ``od.deadletter.<consumer>``, then
-    terminate it. Both writes are idempotent, so a crash in between is harmless."""
+    """Keep the message in ``dead_letters`` (for ``od deadletters``) and on
+    ``od.deadletter.<consumer>``, then terminate it. Both writes are idempotent, so a crash in
+    between is harmless."""
     reason = " ".join(reason.split())[:1000]
     meta = msg.metadata
-    await runtime.pool.execute(
-        """INSERT INTO dead_letters (consumer, stream, stream_seq, subject, reason, payload)
-           VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (consumer, stream, stream_seq) DO NOTHING""",
-        consumer,
-        meta.stream,
-        meta.sequence.stream,
-        runtime.subjects.contract(msg.subject),
-        reason,
-        msg.data,
-    )
+    async with runtime.pool.acquire() as conn:
+        rejected = deadletters.Rejected(meta.sequence.stream, msg.subject, reason, bytes(msg.data))
+        await deadletters.record(conn, consumer, meta.stream, [rejected])
     await bus.publish_dead_letter(runtime.publisher, consumer, msg, reason)
     log.warning("enrichment.dead_letter", consumer=consumer, seq=meta.sequence.stream, reason=reason)
 

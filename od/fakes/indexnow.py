@@ -26,6 +26,16 @@ class Submission:
     urls: list[str]
 
 
+def _on_host(url: str, host: str) -> bool:
+    """``urlsplit(url).hostname == host`` for the usual shapes, a hundred times cheaper (a
+    benchmark sends this fake 100,000 URLs from the same process)."""
+    for scheme in ("https://", "http://"):
+        if url.startswith(scheme):
+            rest = url[len(scheme) :]
+            return rest == host or rest.startswith((host + "/", host + ":", host + "?", host + "#"))
+    return urlsplit(url).hostname == host
+
+
 class FakeIndexNow(FakeServer):
     def __init__(self, *, key: str | None = None, fault: Fault | None = None, accept_status: int = 200) -> None:
         super().__init__()
@@ -63,9 +73,9 @@ class FakeIndexNow(FakeServer):
             return web.Response(status=400, text=f"Bad request: more than {MAX_URLS} URLs\n")
         if not _KEY.match(key) or (self.key is not None and key != self.key):
             return web.Response(status=403, text="Forbidden: the key is not valid\n")
-        if any(not isinstance(u, str) or urlsplit(u).hostname != host for u in urls):
+        if not all(isinstance(u, str) and _on_host(u, host) for u in urls):
             return web.Response(status=422, text="Unprocessable Entity: URLs do not belong to the host\n")
-        if location is not None and (not isinstance(location, str) or urlsplit(location).hostname != host):
+        if location is not None and not (isinstance(location, str) and _on_host(location, host)):
             return web.Response(status=422, text="Unprocessable Entity: keyLocation is not on the host\n")
         self.submissions.append(Submission(host, key, location, urls))
         return web.Response(status=self.accept_status)

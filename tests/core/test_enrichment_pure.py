@@ -169,7 +169,7 @@ def test_batcher_sends_every_change_once_within_the_limit(changes: list[tuple[st
     batches = []
     for token, (host, pages) in enumerate(changes):
         urls = [f"https://{host}/v/{p}" for p in pages][:limit]
-        batches += batcher.add(token, urls, now=0.0)
+        batches += batcher.add(token, host, urls, now=0.0)
     batches += batcher.drain()
     assert sorted(t for b in batches for t in b.tokens) == list(range(len(changes)))
     for batch in batches:
@@ -190,20 +190,23 @@ def test_batcher_sends_every_change_once_within_the_limit(changes: list[tuple[st
 
 
 def test_batcher_dedupes_and_flushes_by_age() -> None:
-    batcher: Batcher[str] = Batcher(max_urls=10_000, interval=2.0)
+    batcher: Batcher[str] = Batcher(max_urls=10_000, interval=2.0, quiet=0.5)
     sitemap = "https://h.example/sitemap.xml"
-    assert batcher.add("m1", ["https://h.example/v/1", sitemap], now=0.0) == []
-    assert batcher.add("m2", ["https://h.example/v/1", sitemap], now=1.0) == []
-    assert batcher.due(now=1.9) == []
+    for i in range(5):  # a trickle, never quiet for 0.5 s
+        assert batcher.add(f"m{i}", "h.example", ["https://h.example/v/1", sitemap], now=i * 0.4) == []
+        assert batcher.due(now=i * 0.4 + 0.3) == []
     (batch,) = batcher.due(now=2.0)
-    assert list(batch.urls) == ["https://h.example/v/1", sitemap] and batch.tokens == ["m1", "m2"]
+    assert list(batch.urls) == ["https://h.example/v/1", sitemap] and batch.tokens == [f"m{i}" for i in range(5)]
     assert len(batcher) == 0
+    batcher.add("m5", "h.example", [sitemap], now=3.0)
+    assert batcher.due(now=3.4) == []
+    assert [b.tokens for b in batcher.due(now=3.5)] == [["m5"]], "quiet: the backlog is drained"
 
 
 def test_batcher_fills_requests_of_exactly_ten_thousand() -> None:
     batcher: Batcher[int] = Batcher()
     sitemap = "https://h.example/sitemap.xml"
-    full = [b for i in range(30_000) for b in batcher.add(i, [f"https://h.example/v/{i}", sitemap], now=0.0)]
+    full = [b for i in range(30_000) for b in batcher.add(i, "h.example", [f"https://h.example/v/{i}", sitemap], 0.0)]
     assert [len(b.urls) for b in full] == [10_000, 10_000, 10_000]
     assert len(batcher.drain()[0].urls) == 30_000 - 3 * 9_999 + 1
 
