@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from od.events import DealerChanged
@@ -98,6 +98,7 @@ def test_json_files_get_lines_too() -> None:
 LEAVES = [("address", "city"), ("address", "postal_code"), ("homenet", "rooftop_id"), ("location", "lat"), ("phone",)]
 
 
+@settings(max_examples=40)
 @given(
     order=st.permutations(["dealer_id", "name", "address", "platforms", "homenet", "scrape", "location", "phone"]),
     leaf=st.sampled_from(LEAVES),

@@ -57,7 +57,10 @@ async def test_upsert_update_delete_round_trip(rt: Runtime, dealer_projector: No
     assert await admin.list_dealers(rt.pool) == []
     (gone,) = await admin.list_dealers(rt.pool, include_deleted=True)
     assert gone.deleted_at is not None
-    assert "(deleted)" in admin.format_table([gone])
+    table = admin.format_table([gone]).splitlines()
+    assert table[0].split() == ["DEALER", "NAME", "CITY", "PLATFORMS", "LOCATION", "UPDATED"]
+    assert table[1].startswith("lakeside-honda (deleted)  Lakeside Honda Austin  Austin, TX  homenet,dealer_com,scrape")
+    assert "30.39554,-97.74702 (explicit)" in table[1]
 
 
 async def test_without_a_worker_the_change_is_on_the_log_but_not_applied(rt: Runtime) -> None:
