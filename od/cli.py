@@ -232,6 +232,12 @@ async def cmd_deadletters(args: argparse.Namespace, settings: Settings) -> int:
     return await _with_runtime(settings, "od-deadletters", body) or 0
 
 
+async def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from od.demo.main import run
+
+    return await run(settings, once=args.once, port=args.port)
+
+
 def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
     from od.bench import run_benchmarks
 
@@ -329,6 +335,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--id", type=int, action="append", metavar="N", help="replay: this dead letter (repeatable)")
     p.add_argument("--all", action="store_true", help="list: include replayed ones; replay: every pending one")
     p.set_defaults(func=cmd_deadletters)
+
+    p = sub.add_parser("demo", help="everything on one machine: servers, sample dealers and sources, a cycle, the API")
+    p.add_argument("--once", action="store_true", help="run one cycle, check the API, print, exit (CI)")
+    p.add_argument("--port", type=int, default=8000, help="the API's port on 127.0.0.1 (default 8000)")
+    p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("bench", help="run benchmarks and print figures beside their baselines")
     p.add_argument("names", nargs="*", help="benchmarks to run (default: all)")

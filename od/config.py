@@ -111,7 +111,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             values["cors_origins"] = [o.strip() for o in str(values["cors_origins"]).split(",") if o.strip()]
         # strict=False lets "300" become a float and ".od" a Path, with errors naming the variable.
         try:
-            return msgspec.convert(values, cls, strict=False)
+            return msgspec.convert(values, cls, strict=False, dec_hook=_path)
         except msgspec.ValidationError as exc:
             raise SystemExit(f"configuration error: {_env_name(str(exc))}") from None
 
@@ -128,6 +128,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
 
     def replace(self, **changes: object) -> Settings:
         return msgspec.structs.replace(self, **changes)
+
+
+def _path(type_: type, value: object) -> object:
+    if type_ is Path and isinstance(value, str):
+        return Path(value)
+    raise NotImplementedError
 
 
 SECRET_FIELDS = ("api_token", "rebrandly_api_key", "homenet_token")

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import sysconfig
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -52,6 +54,9 @@ class EmbeddedNats:
     data_dir: Path
     port: int = 0
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        self.data_dir = Path(self.data_dir).absolute()  # the server runs in another directory
 
     @property
     def url(self) -> str:
@@ -98,13 +103,18 @@ class EmbeddedPostgres:
     port: int = 0
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
+    def __post_init__(self) -> None:
+        self.data_dir = Path(self.data_dir).absolute()  # the server runs in another directory
+
     @property
     def url(self) -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
 
     @staticmethod
     def _bin(name: str) -> str:
-        from pgserver._commands import POSTGRES_BIN_PATH
+        with warnings.catch_warnings():  # importing pgserver asks for a runtime dir it never uses here
+            warnings.simplefilter("ignore")
+            from pgserver._commands import POSTGRES_BIN_PATH
 
         return str(POSTGRES_BIN_PATH / name)
 
@@ -185,7 +195,7 @@ class EmbeddedPostgres:
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
-            self.process.terminate()  # SIGTERM: "smart" shutdown is too patient; use fast
+            self.process.send_signal(signal.SIGINT)  # "fast" shutdown; SIGTERM's "smart" one waits for clients
             try:
                 self.process.wait(20)
             except subprocess.TimeoutExpired:
