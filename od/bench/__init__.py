@@ -26,6 +26,8 @@ BENCHMARKS: dict[str, str] = {
     "scrape": "od.bench.fetch:scrape",
     "scheduler": "od.bench.scheduler:run",
     "indexnow": "od.bench.indexnow:run",
+    "crash": "od.bench.crash:run",
+    "soak": "od.bench.soak:run",
 }
 
 Benchmark = Callable[[BenchContext], Awaitable[list[Figure]]]
