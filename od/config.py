@@ -8,8 +8,11 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Annotated
 
 import msgspec
+
+NATS_SYNC_PATTERN = r"^(default|always|[0-9]+(ms|s|m|h))$"
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
@@ -95,6 +98,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     max_clock_skew_s: float = 300.0
     """Events from the future by more than this are dead-lettered."""
     cors_origins: tuple[str, ...] = ()
+    nats_sync: Annotated[str, msgspec.Meta(pattern=NATS_SYNC_PATTERN)] = "default"
+    """``OD_NATS_SYNC``: when the embedded NATS fsyncs JetStream writes: ``default`` (the
+    server's; a publish is acknowledged before it is on disk), ``always`` (before every ack) or a
+    duration (``1s``, ``500ms``). A server we do not start has its own ``sync_interval``;
+    docs/guarantees.md weighs the choice."""
     stream_replicas: int | None = None
     """``OD_STREAM_REPLICAS``: overrides every stream's ``num_replicas`` in ``streams.yaml``
     when ``od streams apply`` runs (3 on the compose cluster)."""

@@ -7,6 +7,7 @@ data in a directory of ours, so a second run reuses the data.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -53,6 +54,12 @@ def nats_server_binary() -> str:
 class EmbeddedNats:
     data_dir: Path
     port: int = 0
+    sync: str = "default"
+    """JetStream's ``sync_interval`` (``OD_NATS_SYNC``): ``default`` (the server's: a publish is
+    acknowledged once written, fsynced every 2 minutes), ``always`` (fsynced before the ack) or
+    a duration such as ``1s``. docs/guarantees.md says what each costs."""
+    monitor_port: int | None = None
+    """Serve the monitoring endpoints (``/varz``, ``/healthz``) on this port; 0: a free one."""
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
@@ -62,23 +69,31 @@ class EmbeddedNats:
     def url(self) -> str:
         return f"nats://127.0.0.1:{self.port}"
 
+    @property
+    def monitor_url(self) -> str:
+        assert self.monitor_port, "started without monitor_port"
+        return f"http://127.0.0.1:{self.monitor_port}"
+
+    def config(self) -> str:
+        """The server's configuration file (``sync_interval`` has no command-line flag)."""
+        jetstream = [f"store_dir: {json.dumps(str(self.data_dir / 'jetstream'))}"]
+        if self.sync != "default":
+            jetstream.append(f"sync_interval: {self.sync}")
+        lines = [f"listen: 127.0.0.1:{self.port}", "jetstream {", *(f"  {line}" for line in jetstream), "}"]
+        if self.monitor_port is not None:
+            lines.append(f"http: 127.0.0.1:{self.monitor_port}")
+        return "\n".join(lines) + "\n"
+
     def start(self) -> EmbeddedNats:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.port = self.port or free_port()
+        if self.monitor_port == 0:
+            self.monitor_port = free_port()
         log = self.data_dir / "nats-server.log"
+        conf = self.data_dir / "nats-server.conf"
+        conf.write_text(self.config())
         self.process = subprocess.Popen(
-            [
-                nats_server_binary(),
-                "-a",
-                "127.0.0.1",
-                "-p",
-                str(self.port),
-                "-js",
-                "-sd",
-                str(self.data_dir / "jetstream"),
-                "-l",
-                str(log),
-            ],
+            [nats_server_binary(), "-c", str(conf), "-l", str(log)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             start_new_session=True,

@@ -35,7 +35,7 @@ async def servers(settings: Settings) -> AsyncIterator[Servers]:
     try:
         nats_url = settings.nats_url
         if not nats_url:
-            nats = EmbeddedNats(settings.data_dir / "nats", port=port_or_free(NATS_PORT))
+            nats = EmbeddedNats(settings.data_dir / "nats", port=port_or_free(NATS_PORT), sync=settings.nats_sync)
             started.append(await asyncio.to_thread(nats.start))
             nats_url = nats.url
         database_url = settings.database_url
