@@ -35,6 +35,7 @@ REASON = "Od-Reason"
 ORIGINAL_SUBJECT = "Od-Original-Subject"
 ORIGINAL_STREAM = "Od-Original-Stream"
 ORIGINAL_SEQUENCE = "Od-Original-Sequence"
+TRUNCATED_FROM = "Od-Truncated-From"
 
 TRANSIENT_PUBLISH_ERRORS: tuple[type[BaseException], ...] = (
     asyncio.TimeoutError,
@@ -95,6 +96,11 @@ class Publisher:
         self._max_in_flight = max_in_flight
         self._ack_timeout = ack_timeout
         self._attempts = attempts
+
+    @property
+    def max_payload(self) -> int:
+        """The server's limit on one message, headers included."""
+        return self._nc.max_payload
 
     async def publish(self, event: AnyEvent) -> PubAck:
         return await self.publish_raw(self.subjects.for_event(event), encode_event(event), event.event_id)
@@ -227,8 +233,20 @@ async def publish_dead_letter(publisher: Publisher, consumer: str, msg: Msg, rea
         ORIGINAL_SEQUENCE: str(meta.sequence.stream),
     }
     msg_id = f"dl:{meta.stream}:{meta.sequence.stream}"
-    await publisher.publish_raw(publisher.subjects.deadletter(consumer), msg.data, msg_id, headers)
+    data = bytes(msg.data)
+    # The headers may push a message near the limit over it (the server would then close the
+    # connection at every redelivery): cut the copy; dead_letters keeps the whole payload.
+    room = publisher.max_payload - _header_bytes({**headers, MSG_ID: msg_id, TRUNCATED_FROM: str(len(data))})
+    if len(data) > room:
+        headers[TRUNCATED_FROM] = str(len(data))
+        data = data[:room]
+    await publisher.publish_raw(publisher.subjects.deadletter(consumer), data, msg_id, headers)
     await msg.term()
+
+
+def _header_bytes(headers: dict[str, str]) -> int:
+    """Size of ``headers`` on the wire (``NATS/1.0``, one ``Key: Value`` line each, blank line)."""
+    return len(b"NATS/1.0\r\n\r\n") + sum(len(k.encode()) + len(v.encode()) + 4 for k, v in headers.items())
 
 
 class ConsumerGone(RuntimeError):

@@ -27,6 +27,7 @@ from od.enrichment.consumer import add_counts, dead_letter
 from od.enrichment.http import TRANSIENT_HTTP_ERRORS, client_session, is_transient_status, parse_retry_after
 from od.events import EventDecodeError, VehicleChanged, decode_event
 from od.events.codec import REGISTRY
+from od.events.model import ChangedVehicleId, ChangeKind
 from od.log import get_logger
 from od.runtime import Runtime
 
@@ -53,8 +54,8 @@ class ChangeView(msgspec.Struct):
 
     type: str
     version: int
-    vehicle_id: str
-    change: str
+    vehicle_id: ChangedVehicleId  # the event's own limits: what the full decoder refuses, so does this
+    change: ChangeKind
     changed_fields: list[str] = []
 
 

@@ -29,6 +29,10 @@ _MALFORMED = (msgspec.DecodeError, UnicodeDecodeError, RecursionError)
 class _Header(msgspec.Struct):
     type: str
     version: int = 1
+    # Present or not: the Structs default them for events made in code, but an event read off
+    # a stream without them would get a new id and "now" as its time at every delivery.
+    event_id: Any = msgspec.UNSET
+    occurred_at: Any = msgspec.UNSET
 
 
 Upcaster = Callable[[Any], Any]
@@ -73,6 +77,9 @@ class EventRegistry:
             event = entry.decoder.decode(data)
         except _MALFORMED as exc:
             raise EventDecodeError(f"{header.type} v{header.version}: {exc}") from None
+        for name in ("event_id", "occurred_at"):
+            if getattr(header, name) is msgspec.UNSET:
+                raise EventDecodeError(f"{header.type} v{header.version}: envelope field missing - at `$.{name}`")
         while entry.upcast is not None:
             event = entry.upcast(event)
             entry = self._versions[(header.type, event.version)]

@@ -212,10 +212,14 @@ class VehicleRecord(VehicleFields, kw_only=True):
     warnings: list[FieldWarning] = []
 
 
+ChangedVehicleId = Annotated[str, Meta(max_length=200)]
+ChangeKind = Literal["created", "updated", "sold", "relisted"]
+
+
 class VehicleChanged(Event, tag="VehicleChanged"):
     dealer_id: DealerId
-    vehicle_id: Annotated[str, Meta(max_length=200)]
-    change: Literal["created", "updated", "sold", "relisted"]
+    vehicle_id: ChangedVehicleId
+    change: ChangeKind
     vehicle: VehicleRecord
     changed_fields: list[str] = []
     """Public fields whose value changed (extension; empty for ``created``)."""

@@ -80,7 +80,8 @@ def test_unknown_type_and_version_are_named() -> None:
 def test_upsert_needs_a_name() -> None:
     with pytest.raises(EventDecodeError, match="name"):
         decode_event(b'{"type": "DealerChanged", "dealer_id": "a", "operation": "upsert"}')
-    event = decode_event(b'{"type": "DealerChanged", "dealer_id": "a", "operation": "delete"}')
+    envelope = b'"event_id": "e1", "occurred_at": "2026-01-01T00:00:00Z"'
+    event = decode_event(b'{"type": "DealerChanged", "dealer_id": "a", "operation": "delete", ' + envelope + b"}")
     assert isinstance(event, DealerChanged)
 
 
