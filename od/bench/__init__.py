@@ -28,6 +28,7 @@ BENCHMARKS: dict[str, str] = {
     "indexnow": "od.bench.indexnow:run",
     "crash": "od.bench.crash:run",
     "soak": "od.bench.soak:run",
+    "durability": "od.bench.durability:run",
 }
 
 Benchmark = Callable[[BenchContext], Awaitable[list[Figure]]]
