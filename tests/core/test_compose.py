@@ -37,6 +37,15 @@ def test_three_nats_nodes_form_one_jetstream_cluster() -> None:
     assert set(COMPOSE["volumes"]) >= {*NATS, "postgres"}
 
 
+def test_nats_nodes_fsync_before_every_ack() -> None:
+    """One Docker host: a power loss stops every replica at once (docs/guarantees.md)."""
+    assert COMPOSE["configs"]["nats-durability"]["file"] == "./compose.nats.conf"
+    assert "sync_interval: always" in (ROOT / "compose.nats.conf").read_text()
+    for node in NATS:
+        assert flag(node, "--config") == "/etc/nats/durability.conf"
+        assert SERVICES[node]["configs"] == [{"source": "nats-durability", "target": "/etc/nats/durability.conf"}]
+
+
 def test_od_processes_use_r3_streams_and_every_node_as_a_seed() -> None:
     for name in OD:
         env = SERVICES[name]["environment"]

@@ -1,6 +1,7 @@
-"""compose.yaml's NATS layout, for real: three servers started with the same flags form a
-JetStream cluster, `od streams apply` with OD_STREAM_REPLICAS=3 makes every stream R3, and a
-stream keeps taking and serving events when the node leading it is killed."""
+"""compose.yaml's NATS layout, for real: three servers started with the same flags and
+configuration file (fsync before every ack) form a JetStream cluster, `od streams apply` with
+OD_STREAM_REPLICAS=3 makes every stream R3, and a stream keeps taking and serving events when
+the node leading it is killed."""
 
 from __future__ import annotations
 
@@ -59,9 +60,11 @@ def cluster(tmp_path: Path) -> Iterator[list[Node]]:
         flags = compose_nats_flags(name)
         assert flags["--server_name"] == name and flags["--jetstream"] == "" and flags["--store_dir"] == "/data"
         assert flags["--routes"] == ",".join(f"nats://{n}:6222" for n in names)
+        assert flags["--config"] == "/etc/nats/durability.conf"  # compose.nats.conf, mounted
         client, monitor = free_port(), free_port()
         command = [
-            nats_server_binary(), "--server_name", name, "--jetstream", "--store_dir", str(tmp_path / name),
+            nats_server_binary(), "--config", str(ROOT / "compose.nats.conf"),
+            "--server_name", name, "--jetstream", "--store_dir", str(tmp_path / name),
             "--cluster_name", flags["--cluster_name"], "-a", "127.0.0.1", "-p", str(client),
             "--http_port", str(monitor), "--cluster", f"nats://127.0.0.1:{routes[name]}",
             "--routes", ",".join(f"nats://127.0.0.1:{p}" for p in routes.values()),
