@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
@@ -345,7 +346,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("names", nargs="*", help="benchmarks to run (default: all)")
     p.add_argument("--smoke", action="store_true", help="small sizes, for CI")
     p.add_argument("--json", default=None, metavar="FILE", help="also write the figures as JSON")
-    p.set_defaults(func=cmd_bench)
+    p.set_defaults(func=cmd_bench, quiet_logs=True)  # figures on stdout, only warnings in between
 
     return parser
 
@@ -359,7 +360,10 @@ def _default(name: str) -> Path:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     settings = Settings.from_env()
-    configure(args.log_level or settings.log_level, settings.log_format)
+    level = (
+        args.log_level or os.environ.get("OD_LOG_LEVEL") or ("warning" if getattr(args, "quiet_logs", False) else None)
+    )
+    configure(level or settings.log_level, settings.log_format)
     try:
         result = args.func(args, settings)
         if asyncio.iscoroutine(result):
