@@ -154,7 +154,12 @@ async def _demo(
 
                 runs = await cycle.run_cycle(rt, ids, within=SETTLE_TIMEOUT_S, on_end=ended)
         for o in sorted(runs, key=lambda o: (o.dealer_id, o.job)):
-            detail = f"{o.published} published of {o.found} found" if o.found is not None else ""
+            if o.found is None:
+                detail = ""
+            elif o.job == "url_shortening":  # it reads the projection and publishes nothing
+                detail = f"{o.found} vehicles checked"
+            else:
+                detail = f"{o.published} published of {o.found} found"
             print(f"      {o.dealer_id:<22} {o.job:<15} {o.status:<10} {detail}{o.error or ''}", flush=True)
         with step("waiting for projections and enrichment to settle"):
             await cycle.settle(rt, SETTLE_TIMEOUT_S)
