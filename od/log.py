@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import re
 import sys
-from collections.abc import MutableMapping
+from collections.abc import Mapping, MutableMapping
 from typing import Any, TextIO
 
 import structlog
@@ -18,14 +18,26 @@ _SECRET_KEY = re.compile(r"(token|secret|password|passwd|api_?key|apikey|authori
 _URL_PASSWORD = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://[^:/@\s]+):[^@\s]+@", re.I)
 
 
+def _masked(key: object, value: Any) -> Any:
+    """``value`` with credentials masked: under a secret-looking key, as a URL's password, and
+    at any depth of the mappings and lists a module logs (a settings dict, a list of URLs)."""
+    if value is None:
+        return value
+    if isinstance(key, str) and key != "event" and _SECRET_KEY.search(key):
+        return "***"
+    if isinstance(value, str):
+        return _URL_PASSWORD.sub(r"\g<scheme>:***@", value) if "@" in value else value
+    if isinstance(value, Mapping):
+        return {k: _masked(k, v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set):
+        return [_masked(None, v) for v in value]
+    return value
+
+
 def _mask_secrets(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    # Runs after format_exc_info, so an exception's text (a DSN in a connection error) is masked too.
     for key, value in event.items():
-        if value is None or key == "event":
-            continue
-        if _SECRET_KEY.search(key):
-            event[key] = "***"
-        elif isinstance(value, str) and "@" in value:
-            event[key] = _URL_PASSWORD.sub(r"\g<scheme>:***@", value)
+        event[key] = _masked(key, value)
     return event
 
 
@@ -48,9 +60,9 @@ def configure(level: str = "info", fmt: str = "auto", stream: TextIO | None = No
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
-            _mask_secrets,
             structlog.processors.StackInfoRenderer(),
             structlog.processors.format_exc_info,
+            _mask_secrets,
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
