@@ -199,10 +199,12 @@ async def cmd_fetch(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
-    from od.projections.replay import replay_vehicles
+    from od.projections.replay import replay
 
     async def body(rt: Any) -> None:
-        result = await replay_vehicles(rt.pool, rt.nc, rt.subjects, batch=args.batch, progress=not args.no_progress)
+        result = await replay(
+            args.projection, rt.pool, rt.nc, rt.subjects, batch=args.batch, progress=not args.no_progress
+        )
         print(
             f"replay {args.projection}: {result.events:,} events ({result.skipped:,} skipped) up to stream sequence "
             f"{result.last_seq:,} in {result.seconds:.1f}s ({result.rate:,.0f} events/s); swapped in"
@@ -323,8 +325,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--csv", default=None, metavar="PATH|URL", help="the export to read (homenet_csv)")
     p.set_defaults(func=cmd_fetch)
 
-    p = sub.add_parser("replay", help="rebuild a projection from the streams and swap it in atomically")
-    p.add_argument("projection", choices=["vehicles"])
+    p = sub.add_parser(
+        "replay",
+        help="rebuild a projection from its stream into fresh tables and swap it in atomically",
+        description="Rebuild a projection from its stream while the live tables keep serving, then swap "
+        "it in atomically: `vehicles` (vehicles, vehicle_observations, feed_completions from OD_INVENTORY) "
+        "or `dealers` (dealers from OD_DEALERS). Events the live projector dead-lettered are skipped; "
+        "what other workers wrote (short links, geocoded locations) is kept. See docs/replay.md.",
+    )
+    p.add_argument("projection", choices=["vehicles", "dealers"], help="vehicles or dealers")
     p.add_argument("--batch", type=int, default=2000, help="events per transaction (default 2000)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_replay)

@@ -26,9 +26,32 @@ from od.projections.db import Conn
 from od.projections.vehicles import DEFAULT_PRICE_PREFERENCE, VehicleStore, lock_dealers
 
 ADDRESS = ("street", "city", "region", "postal_code", "country")
+LIVE = "dealers"
+DEALER_COLUMNS: tuple[str, ...] = (
+    "dealer_id",
+    "name",
+    "slug",
+    "domain",
+    *ADDRESS,
+    "phone",
+    "lat",
+    "lng",
+    "location_source",
+    "platforms",
+    "price_preference",
+    "same_as",
+    "config",
+    "event_id",
+    "event_at",
+    "created_at",
+    "updated_at",
+    "deleted_at",
+)
+"""The columns of ``dealers`` this projection writes (others belong to other workers and survive
+a replay; the geocoder writes ``lat``, ``lng`` and ``location_source`` too, see od/enrichment/geocode.py)."""
 
 _UPSERT = """
-INSERT INTO dealers (dealer_id, name, slug, domain, street, city, region, postal_code, country, phone,
+INSERT INTO {table} (dealer_id, name, slug, domain, street, city, region, postal_code, country, phone,
                      lat, lng, location_source, platforms, price_preference, same_as, config,
                      event_id, event_at, updated_at, deleted_at)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17::jsonb, $18, $19, now(), NULL)
@@ -42,7 +65,7 @@ ON CONFLICT (dealer_id) DO UPDATE SET
 """
 
 _DELETE = """
-INSERT INTO dealers (dealer_id, name, event_id, event_at, deleted_at)
+INSERT INTO {table} (dealer_id, name, event_id, event_at, deleted_at)
 VALUES ($1, $1, $2, $3, $3)
 ON CONFLICT (dealer_id) DO UPDATE SET
     event_id = excluded.event_id, event_at = excluded.event_at, deleted_at = excluded.deleted_at, updated_at = now()
@@ -72,24 +95,28 @@ def _location(event: DealerChanged, row: asyncpg.Record | None) -> tuple[float |
     return row["lat"], row["lng"], row["location_source"]
 
 
-async def apply(conn: Conn, event: DealerChanged, vehicles: VehicleStore) -> list[VehicleChanged]:
-    """Apply one event inside the caller's transaction; returns the vehicle changes it caused."""
-    await lock_dealers(conn, (), (event.dealer_id,))
+async def apply(
+    conn: Conn, event: DealerChanged, vehicles: VehicleStore | None, *, table: str = LIVE
+) -> list[VehicleChanged]:
+    """Apply one event inside the caller's transaction; returns the vehicle changes it caused.
+    Without ``vehicles`` (a replay into ``table``), a changed price preference re-merges nothing."""
+    if vehicles is not None:
+        await lock_dealers(conn, (), (event.dealer_id,))
     row = await conn.fetchrow(
-        """SELECT event_at, event_id, price_preference, lat, lng, location_source,
-                  street, city, region, postal_code, country
-           FROM dealers WHERE dealer_id = $1 FOR UPDATE""",
+        f"""SELECT event_at, event_id, price_preference, lat, lng, location_source,
+                   street, city, region, postal_code, country
+            FROM {table} WHERE dealer_id = $1 FOR UPDATE""",  # noqa: S608 - a constant table name
         event.dealer_id,
     )
     if row is not None and (row["event_at"], row["event_id"]) >= (event.occurred_at, event.event_id):
         return []  # this event, or an older one
     if event.operation == "delete":
-        await conn.execute(_DELETE, event.dealer_id, event.event_id, event.occurred_at)
+        await conn.execute(_DELETE.format(table=table), event.dealer_id, event.event_id, event.occurred_at)
         return []
     address = event.address
     lat, lng, location_source = _location(event, row)
     await conn.execute(
-        _UPSERT,
+        _UPSERT.format(table=table),
         event.dealer_id,
         event.name,
         event.slug,
@@ -107,6 +134,6 @@ async def apply(conn: Conn, event: DealerChanged, vehicles: VehicleStore) -> lis
         event.occurred_at,
     )
     old_preference = row["price_preference"] if row is not None else DEFAULT_PRICE_PREFERENCE
-    if event.price_preference == old_preference:
+    if vehicles is None or event.price_preference == old_preference:
         return []
     return await vehicles.remerge_dealer(conn, event.dealer_id, old_preference, event.occurred_at)

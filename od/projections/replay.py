@@ -1,17 +1,19 @@
-"""``od replay vehicles``: rebuild the vehicle projection from the ``OD_INVENTORY`` stream into
+"""``od replay PROJECTION``: rebuild a projection (``vehicles``, ``dealers``) from its stream into
 fresh tables while the live ones keep serving, then swap them in, atomically.
 
-1. ``vehicles__rebuild``, ``vehicle_observations__rebuild`` and ``feed_completions__rebuild`` are
-   created ``LIKE`` the live tables (indexes, defaults, compression included) and filled by the
-   same store code from an ephemeral pull consumer (no acks), in stream order, with a progress
-   bar. Events the live projector dead-lettered are skipped; no ``VehicleChanged`` is published
-   (partners already have them).
+A :class:`Projection` says what differs: the stream, the live projector's consumer, the tables,
+how a batch is applied to the fresh ones, and what other workers wrote that survives.
+
+1. ``<table>__rebuild`` is created ``LIKE`` each live table (indexes, defaults, compression
+   included) and filled by the same store code from an ephemeral pull consumer (no acks), in
+   stream order, with a progress bar. Events the live projector dead-lettered are skipped; no
+   ``VehicleChanged`` is published (partners already have them).
 2. The swap transaction locks the live tables (the live projector and the API wait for the
-   few seconds it takes), applies what reached the stream meanwhile, carries over the columns
-   other workers own (``short_url``…), drops the old tables (without ``CASCADE``: a view or
-   foreign key on them stops the swap with its name, and nothing changes), renames the new ones
-   and their indexes to the live names, and commits. The live projector goes on with the new
-   tables; what it applies again is idempotent.
+   few seconds it takes), applies what reached the stream meanwhile, carries over what other
+   workers own (``vehicles.short_url``, a dealer's geocoded location…), drops the old tables
+   (without ``CASCADE``: a view or foreign key on them stops the swap with its name, and
+   nothing changes), renames the new ones and their indexes to the live names, and commits. The
+   live projector goes on with the new tables; what it applies again is idempotent.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import asyncio
 import contextlib
 import re
 import time
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,18 +32,64 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from tqdm import tqdm
 
-from od.events import EventDecodeError, FeedCompleted, Subjects, VehicleObserved, decode_event
+from od.events import DealerChanged, EventDecodeError, FeedCompleted, Subjects, VehicleObserved, decode_event
 from od.handlers import deadletters
 from od.log import get_logger
+from od.projections import dealers
 from od.projections.db import Conn
-from od.projections.vehicles import LIVE, VEHICLE_COLUMNS, Tables, VehicleStore
+from od.projections.vehicles import LIVE, VEHICLE_COLUMNS, VehicleStore
 
 log = get_logger(__name__)
 
-STREAM = "OD_INVENTORY"
-LIVE_CONSUMER = "vehicle-projector"
-REBUILD = LIVE.with_suffix("__rebuild")
+SUFFIX = "__rebuild"
 SWAP_ATTEMPTS = 5
+
+
+@dataclass(frozen=True)
+class Projection:
+    """What a replay needs to know of one projection (table names are constants, never input)."""
+
+    name: str
+    stream: str  # the stream's contract name
+    consumer: str  # the live projector's durable consumer: what it dead-lettered is skipped
+    tables: tuple[str, ...]  # the live tables, rebuilt and swapped together
+    accepts: tuple[type, ...]
+    apply: Callable[[Conn, Sequence[Any]], Awaitable[object]]
+    """Apply a batch, in stream order, to the ``__rebuild`` tables inside the caller's transaction."""
+    carry_over: Callable[[Conn], Awaitable[None]]
+    """Copy what other workers wrote to the live tables into the rebuilt ones (under the lock)."""
+
+
+def _vehicles() -> Projection:
+    store = VehicleStore(LIVE.with_suffix(SUFFIX), publish=False, lock=False)
+
+    async def carry_over(conn: Conn) -> None:
+        await _carry_foreign(conn, LIVE.vehicles, "vehicle_id", VEHICLE_COLUMNS)
+
+    return Projection(
+        "vehicles",
+        "OD_INVENTORY",
+        "vehicle-projector",
+        LIVE.all(),
+        (VehicleObserved, FeedCompleted),
+        store.apply,
+        carry_over,
+    )
+
+
+def _dealers() -> Projection:
+    rebuild = dealers.LIVE + SUFFIX
+
+    async def apply(conn: Conn, events: Sequence[DealerChanged]) -> None:
+        for event in events:
+            await dealers.apply(conn, event, None, table=rebuild)
+
+    return Projection(
+        "dealers", "OD_DEALERS", "dealer-projector", (dealers.LIVE,), (DealerChanged,), apply, _carry_dealers
+    )
+
+
+PROJECTIONS: dict[str, Callable[[], Projection]] = {"vehicles": _vehicles, "dealers": _dealers}
 
 
 @dataclass
@@ -83,22 +132,20 @@ class _Feed:
 class Replay:
     def __init__(
         self,
+        projection: Projection,
         pool: asyncpg.Pool,
         nc: NatsClient,
         subjects: Subjects,
         *,
         batch: int = 2000,
         progress: bool = True,
-        tables: Tables = REBUILD,
     ) -> None:
+        self.projection = projection
         self.pool = pool
         self.nc = nc
-        self.subjects = subjects
         self.batch = batch
         self.progress = progress
-        self.tables = tables
-        self.store = VehicleStore(tables, publish=False, lock=False)
-        self.stream = subjects.stream(STREAM)
+        self.stream = subjects.stream(projection.stream)
         self.events = 0
         self.skipped = 0
         self.last_seq = 0
@@ -106,8 +153,9 @@ class Replay:
 
     async def run(self) -> ReplayResult:
         started = time.perf_counter()
+        name = self.projection.name
         await self._create_tables()
-        self._dead = await deadletters.skipped_sequences(self.pool, LIVE_CONSUMER, self.stream)
+        self._dead = await deadletters.skipped_sequences(self.pool, self.projection.consumer, self.stream)
         js = self.nc.jetstream()
         info = await js.stream_info(self.stream)
         consumer = await js.add_consumer(
@@ -116,7 +164,7 @@ class Replay:
                 ack_policy=AckPolicy.NONE,
                 deliver_policy=DeliverPolicy.ALL,
                 inactive_threshold=120.0,
-                description="od replay vehicles",
+                description=f"od replay {name}",
             ),
         )
         assert consumer.name is not None
@@ -126,7 +174,7 @@ class Replay:
                 total=info.state.messages,
                 unit="ev",
                 unit_scale=True,
-                desc="replay vehicles",
+                desc=f"replay {name}",
                 disable=not self.progress,
                 smoothing=0.1,
             ) as bar:
@@ -141,80 +189,101 @@ class Replay:
         in ``conn``'s when given)."""
         while self.last_seq < target:
             msgs = await feed.batch()
-            events: list[VehicleObserved | FeedCompleted] = []
+            events: list[Any] = []
             for msg in msgs:
                 seq = msg.metadata.sequence.stream
-                event = None if seq in self._dead else _decode(msg.data)
+                event = None if seq in self._dead else self._decode(msg.data)
                 if event is None:
                     self.skipped += 1
                 else:
                     events.append(event)
                 self.last_seq = max(self.last_seq, seq)
             if conn is not None:
-                await self.store.apply(conn, events)
+                await self.projection.apply(conn, events)
             else:
                 async with self.pool.acquire() as c, c.transaction():
-                    await self.store.apply(c, events)
+                    await self.projection.apply(c, events)
             self.events += len(msgs)
             bar.update(len(msgs))
 
+    def _decode(self, data: bytes) -> Any:
+        try:
+            event = decode_event(data)
+        except EventDecodeError:
+            return None
+        return event if isinstance(event, self.projection.accepts) else None
+
     async def _create_tables(self) -> None:
         async with self.pool.acquire() as conn, conn.transaction():
-            for live, new in zip(LIVE.all(), self.tables.all(), strict=True):
-                await conn.execute(f"DROP TABLE IF EXISTS {new}")
-                await conn.execute(f"CREATE TABLE {new} (LIKE {live} INCLUDING ALL)")
+            for live in self.projection.tables:
+                await conn.execute(f"DROP TABLE IF EXISTS {live}{SUFFIX}")
+                await conn.execute(f"CREATE TABLE {live}{SUFFIX} (LIKE {live} INCLUDING ALL)")
 
     async def _swap(self, feed: _Feed, bar: Any) -> None:
         js = self.nc.jetstream()
+        tables = self.projection.tables
         for attempt in range(1, SWAP_ATTEMPTS + 1):
             # Catch up outside the lock first, so the locked part is short.
             await self._until(feed, (await js.stream_info(self.stream)).state.last_seq, None, bar)
             try:
                 async with self.pool.acquire() as conn, conn.transaction():
                     await conn.execute("SET LOCAL lock_timeout = '10s'")
-                    await conn.execute(f"LOCK TABLE {', '.join(LIVE.all())} IN ACCESS EXCLUSIVE MODE")
+                    await conn.execute(f"LOCK TABLE {', '.join(tables)} IN ACCESS EXCLUSIVE MODE")
                     # Every event the live projector applied is in the stream by now.
                     await self._until(feed, (await js.stream_info(self.stream)).state.last_seq, conn, bar)
-                    await self._carry_over(conn)
-                    await _rename(conn, self.tables)
+                    await self.projection.carry_over(conn)
+                    await _rename(conn, tables)
                 return
             except (asyncpg.LockNotAvailableError, asyncpg.DeadlockDetectedError) as exc:
-                log.warning("replay.swap_retry", attempt=attempt, error=str(exc))
+                log.warning("replay.swap_retry", projection=self.projection.name, attempt=attempt, error=str(exc))
         raise RuntimeError(f"could not lock the live tables in {SWAP_ATTEMPTS} attempts")
 
-    async def _carry_over(self, conn: Conn) -> None:
-        """Copy the columns of ``vehicles`` that other workers own (e.g. ``short_url``)."""
-        rows = await conn.fetch(
-            """SELECT column_name FROM information_schema.columns
-               WHERE table_schema = current_schema() AND table_name = $1 ORDER BY ordinal_position""",
-            LIVE.vehicles,
+
+async def _carry_foreign(conn: Conn, live: str, key: str, owned: Sequence[str]) -> None:
+    """Copy the columns of ``live`` the projection does not own (e.g. ``vehicles.short_url``)."""
+    rows = await conn.fetch(
+        """SELECT column_name FROM information_schema.columns
+           WHERE table_schema = current_schema() AND table_name = $1 ORDER BY ordinal_position""",
+        live,
+    )
+    foreign = [r["column_name"] for r in rows if r["column_name"] not in owned]
+    if foreign:
+        assignments = ", ".join(f'"{c}" = v."{c}"' for c in foreign)
+        await conn.execute(
+            f"UPDATE {live}{SUFFIX} AS r SET {assignments} "  # noqa: S608 - catalog names
+            f"FROM {live} AS v WHERE r.{key} = v.{key}"
         )
-        foreign = [r["column_name"] for r in rows if r["column_name"] not in VEHICLE_COLUMNS]
-        if foreign:
-            assignments = ", ".join(f'"{c}" = v."{c}"' for c in foreign)
-            await conn.execute(
-                f"UPDATE {self.tables.vehicles} AS r SET {assignments} "  # noqa: S608 - catalog names
-                f"FROM {LIVE.vehicles} AS v WHERE r.vehicle_id = v.vehicle_id"
-            )
 
 
-def _decode(data: bytes) -> VehicleObserved | FeedCompleted | None:
-    try:
-        event = decode_event(data)
-    except EventDecodeError:
-        return None
-    return event if isinstance(event, VehicleObserved | FeedCompleted) else None
+async def _carry_dealers(conn: Conn) -> None:
+    """Besides foreign columns: when the dealer appeared and last changed (a rebuild changes
+    neither: ``updated_at`` is kept for a row at the same event, which the geocoder may have
+    touched since), and the geocoder's location where the live projector would keep it: no
+    explicit one in the event, the same address."""
+    live, rebuild = dealers.LIVE, dealers.LIVE + SUFFIX
+    await _carry_foreign(conn, live, "dealer_id", dealers.DEALER_COLUMNS)
+    await conn.execute(
+        f"""UPDATE {rebuild} AS r SET created_at = d.created_at,
+                updated_at = CASE WHEN r.event_id = d.event_id THEN d.updated_at ELSE r.updated_at END
+            FROM {live} AS d WHERE r.dealer_id = d.dealer_id"""  # noqa: S608 - constant names
+    )
+    same_address = " AND ".join(f"r.{c} IS NOT DISTINCT FROM d.{c}" for c in dealers.ADDRESS)
+    await conn.execute(
+        f"""UPDATE {rebuild} AS r SET lat = d.lat, lng = d.lng, location_source = d.location_source
+            FROM {live} AS d WHERE r.dealer_id = d.dealer_id AND r.location_source IS NULL
+                AND d.location_source LIKE 'geocoded:%' AND {same_address}"""  # noqa: S608 - constant names
+    )
 
 
 _INDEX_NAME = re.compile(r"INDEX (\S+) ON (\S+)")
 
 
-async def _rename(conn: Conn, new: Tables) -> None:
+async def _rename(conn: Conn, tables: Sequence[str]) -> None:
     """Drop the live tables and give the new ones (and their indexes) the live names."""
-    for live, fresh in zip(LIVE.all(), new.all(), strict=True):
+    for live in tables:
         old_indexes = await _indexes(conn, live)
         await conn.execute(f"DROP TABLE {live}")
-        await conn.execute(f"ALTER TABLE {fresh} RENAME TO {live}")
+        await conn.execute(f"ALTER TABLE {live}{SUFFIX} RENAME TO {live}")
         for definition, name in (await _indexes(conn, live)).items():
             wanted = old_indexes.get(definition)
             if wanted and wanted != name:
@@ -229,7 +298,14 @@ async def _indexes(conn: Conn, table: str) -> dict[str, str]:
     return {_INDEX_NAME.sub("INDEX ON", r["indexdef"]): r["indexname"] for r in rows}
 
 
+async def replay(
+    name: str, pool: asyncpg.Pool, nc: NatsClient, subjects: Subjects, *, batch: int = 2000, progress: bool = True
+) -> ReplayResult:
+    """Rebuild the projection ``name`` (a key of :data:`PROJECTIONS`) and swap it in."""
+    return await Replay(PROJECTIONS[name](), pool, nc, subjects, batch=batch, progress=progress).run()
+
+
 async def replay_vehicles(
     pool: asyncpg.Pool, nc: NatsClient, subjects: Subjects, *, batch: int = 2000, progress: bool = True
 ) -> ReplayResult:
-    return await Replay(pool, nc, subjects, batch=batch, progress=progress).run()
+    return await replay("vehicles", pool, nc, subjects, batch=batch, progress=progress)
