@@ -26,6 +26,7 @@ from od.config import Settings
 from od.enrichment.address import address_query
 from od.events import DealerChanged
 from od.fakes import FakeDealerCom, FakeDealerSite, FakeHomeNet, FakeServer, FakeVehicle, generate
+from od.fakes.dealer_site import PERMISSIVE_ROBOTS
 from od.fakes.geocoder import FakeNominatim
 from od.fakes.homenet import FIELDS
 from od.fakes.indexnow import FakeIndexNow
@@ -139,6 +140,7 @@ class SampleSources:
             if inv.site:
                 name = self.dealers[dealer_id].name if dealer_id in self.dealers else dealer_id
                 self.sites[dealer_id] = FakeDealerSite(inv.site, name=name or dealer_id)
+                self.sites[dealer_id].robots_txt = PERMISSIVE_ROBOTS
         self.rebrandly = FakeRebrandly(api_key=REBRANDLY_KEY)
         self.geocoder = FakeNominatim()
         self.indexnow = FakeIndexNow()

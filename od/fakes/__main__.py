@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 
 from od.fakes import FakeDealerCom, FakeDealerSite, FakeHomeNet, FakeServer, generate
+from od.fakes.dealer_site import PERMISSIVE_ROBOTS
 
 
 def build(kind: str, vehicles: int, seed: int) -> FakeServer:
@@ -16,7 +17,9 @@ def build(kind: str, vehicles: int, seed: int) -> FakeServer:
         return FakeHomeNet({"rooftop-1": list(inventory)})
     if kind == "dealer_com":
         return FakeDealerCom(inventory)
-    return FakeDealerSite(inventory)
+    site = FakeDealerSite(inventory)
+    site.robots_txt = PERMISSIVE_ROBOTS
+    return site
 
 
 async def serve(kind: str, vehicles: int, seed: int, port: int) -> None:

@@ -8,8 +8,9 @@ the car; ``@type ["Product", "Car"]`` with the odometer in kilometres (``KMT``);
 an ``ItemList`` holding the car. Listing pages link every car, carry a JSON-LD ``ItemList``
 of their URLs and a ``rel="next"`` link.
 
-Quirks on demand: faults per path (status, delay, truncation, garbage), vehicles left out of
-the sitemap (found through the listings only), no sitemap at all.
+Quirks on demand: faults per path (status, delay, truncation, garbage; ``/robots.txt`` too),
+vehicles left out of the sitemap (found through the listings only), no sitemap at all, and a
+robots.txt (``robots_txt``; none by default, which answers 404 and allows everything).
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from od.fakes.server import FakeServer, Fault
 
 INVENTORY_PATH = "/inventory/"
 KM_PER_MILE = 1.609344
+PERMISSIVE_ROBOTS = "User-agent: *\nAllow: /\n\nSitemap: {url}/sitemap.xml\n"
+"""A robots.txt allowing everything and naming the site's sitemap."""
 
 
 def _ld(data: object) -> str:
@@ -45,6 +48,8 @@ class FakeDealerSite(FakeServer):
         self.unlisted_in_sitemap: set[str] = set()
         """VINs the sitemap leaves out (a stale sitemap)."""
         self.has_sitemap = True
+        self.robots_txt: str | None = None
+        """The robots.txt to serve (None: 404); ``{url}`` stands for the site's own URL."""
         self.pages: dict[str, bytes] = {}
         """Extra pages to serve as they are (path -> HTML), e.g. a real saved page."""
         self._details: dict[str, tuple[int, FakeVehicle]] = {}
@@ -56,6 +61,7 @@ class FakeDealerSite(FakeServer):
     def routes(self, app: web.Application) -> None:
         self._details = {self.detail_path(v): (i, v) for i, v in enumerate(self.vehicles)}
         app.router.add_get("/", self._home)
+        app.router.add_get("/robots.txt", self._robots)
         app.router.add_get("/sitemap.xml", self._sitemap_index)
         app.router.add_get("/sitemap-pages.xml", self._sitemap_pages)
         app.router.add_get("/sitemap-vehicles.xml", self._sitemap_vehicles)
@@ -75,6 +81,12 @@ class FakeDealerSite(FakeServer):
     def _home_html(self) -> bytes:
         dealer = {"@context": "https://schema.org", "@type": "AutoDealer", "name": self.name, "url": self.url + "/"}
         return _page(self.name, _ld(dealer) + f'<a href="{INVENTORY_PATH}">Inventory</a>')
+
+    async def _robots(self, request: web.Request) -> web.StreamResponse:
+        fault = self.faults.get(request.path)
+        if self.robots_txt is None:
+            return await self.answer(request, b"not found", "text/plain", fault, status=404)
+        return await self.answer(request, self.robots_txt.replace("{url}", self.url).encode(), "text/plain", fault)
 
     async def _sitemap_index(self, request: web.Request) -> web.StreamResponse:
         if not self.has_sitemap:

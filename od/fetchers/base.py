@@ -150,7 +150,8 @@ class _Backoff:
 
 class Http:
     """One run's HTTP client. Each request has a total timeout; per host at most
-    ``scrape_concurrency`` requests are in flight and at most ``rate_per_s`` start each second;
+    ``scrape_concurrency`` requests are in flight and at most ``rate_per_s`` start each second
+    (fewer where ``slow_down`` says);
     transient failures are retried a bounded number of times; every failure surfaces as a
     ``SourceError`` naming the host and what failed. Successful pages and their bytes are
     counted into the run's summary."""
@@ -188,6 +189,13 @@ class Http:
             wait=_Backoff(),
             reraise=True,
         )
+
+    def slow_down(self, host: str, interval_s: float) -> None:
+        """Start at most one request every ``interval_s`` on ``host`` (a robots.txt
+        ``Crawl-delay``) when that is stricter than ``rate_per_s``."""
+        if interval_s <= 0 or (self.rate_per_s and self.rate_per_s * interval_s <= 1):
+            return
+        self._limiters[host] = AsyncLimiter(1, interval_s)
 
     async def get(self, url: str, *, accept: Collection[int] = ()) -> Page:
         return await self.fetch(_page, "GET", url, accept=accept)
@@ -241,8 +249,10 @@ class Http:
         what = f"{method} {_path(url)}"
         slot = self._slots.setdefault(host, asyncio.Semaphore(self.concurrency))
         async with slot:
-            if self.rate_per_s:
-                limiter = self._limiters.setdefault(host, AsyncLimiter(self.rate_per_s, 1.0))
+            limiter = self._limiters.get(host)
+            if limiter is None and self.rate_per_s:
+                limiter = self._limiters[host] = AsyncLimiter(self.rate_per_s, 1.0)
+            if limiter is not None:
                 await limiter.acquire()
             try:
                 async with self._session.request(method, url, json=json, data=data, headers=headers) as resp:

@@ -1,7 +1,10 @@
 """Dealer web sites: discover the vehicle detail pages, read their schema.org data.
 
-Discovery reads the site's sitemap (``scrape.sitemap_url``, else ``/sitemap.xml``; an index is
-followed one level), then walks the inventory listing pages from ``scrape.inventory_url``
+The site's robots.txt is read first (``od.fetchers.robots``): no page it disallows for our
+user agent is fetched (each is counted), its ``Crawl-delay`` slows the crawl, and its
+``Sitemap:`` lines are the first sitemaps read. Discovery reads those sitemaps and
+``scrape.sitemap_url`` (``/sitemap.xml`` when neither names one; an index is followed one
+level), then walks the inventory listing pages from ``scrape.inventory_url``
 along ``rel="next"`` links. A URL is taken as a vehicle detail page when it is on the
 site's host and either has a VIN in its path or lies below the inventory page's path; listing
 pages also contribute the ``url``s of their JSON-LD ``ItemList`` and any vehicles they
@@ -11,7 +14,9 @@ within the per-host limits (``scrape_concurrency``, ``scrape_rate_per_s``).
 A vehicle seen on several pages is one vehicle: its own detail page's data wins, listing data
 fills gaps. The pull is complete when discovery finished within the page caps, every detail
 page answered (a 404/410 is a sold car and only counted) and at least one vehicle was found:
-a site that shows no vehicles is never a complete pull.
+a site that shows no vehicles is never a complete pull. A detail page robots.txt disallows is
+not part of what the site lets us read: it is skipped and counted. A listing page it disallows
+ends the listing walk: the pull can then complete only if the sitemaps listed vehicle pages.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from selectolax.lexbor import LexborHTMLParser
 from od.events import VehicleObserved
 from od.fetchers.base import Page, Pull
 from od.fetchers.errors import PermanentSourceError, TransientSourceError
+from od.fetchers.robots import RobotsRules
 from od.fetchers.schema_org import Extracted, extract, vin_in
 
 MAX_CHILD_SITEMAPS = 50
@@ -68,20 +74,11 @@ def sitemap_locations(body: bytes, host: str) -> tuple[bool, list[str]]:
     return is_index, [loc for loc in locs if loc]
 
 
-async def _sitemap_urls(p: Pull, sitemap_url: str) -> list[str]:
-    """Every page URL of the site's sitemap(s); none when the site has no sitemap."""
-    page = await p.http.get(sitemap_url, accept=GONE)
-    if page.status in GONE:
-        p.summary.count("no sitemap")
-        return []
-    is_index, locations = sitemap_locations(page.body, page.host)
-    if not is_index:
-        return locations
-    urls: list[str] = []
-    for child in locations[:MAX_CHILD_SITEMAPS]:
-        child_page = await p.http.get(child)
-        urls.extend(sitemap_locations(child_page.body, child_page.host)[1])
-    return urls
+def sitemap_candidates(robots_sitemaps: Iterable[str], configured: str | None, inventory_url: str) -> list[str]:
+    """The sitemaps to read: robots.txt's, then the configured one; ``/sitemap.xml`` is only
+    guessed when neither names any."""
+    named = [*robots_sitemaps, *([configured] if configured else [])]
+    return list(dict.fromkeys(named or [urljoin(inventory_url, "/sitemap.xml")]))
 
 
 def _next_link(tree: LexborHTMLParser, page_url: str) -> str | None:
@@ -115,14 +112,6 @@ def _remember(merged: dict[str, dict[str, object]], raw: dict[str, object], unit
     merged[key]["_own"] = bool(first["_own"] or second["_own"])
 
 
-async def _detail(p: Pull, url: str) -> Page | None:
-    page = await p.http.get(url, accept=GONE)
-    if page.status in GONE:
-        p.summary.count(f"detail page gone (HTTP {page.status})")
-        return None
-    return page
-
-
 class _Crawl:
     """One site's crawl: detail pages are fetched as soon as discovery finds them, and every
     vehicle seen is merged by identity."""
@@ -130,8 +119,44 @@ class _Crawl:
     def __init__(self, p: Pull, site: Site) -> None:
         self.p = p
         self.site = site
+        self.robots = RobotsRules(p.http)
         self.details: dict[str, asyncio.Task[Page | None]] = {}
         self.merged: dict[str, dict[str, object]] = {}
+        self.listing_disallowed: str | None = None
+        """The listing page robots.txt kept the walk from, if any."""
+
+    async def allowed(self, url: str, what: str) -> bool:
+        if await self.robots.allows(url):
+            return True
+        self.p.summary.count(f"{what} disallowed by robots.txt")
+        return False
+
+    async def sitemap_urls(self, sitemap_url: str) -> list[str]:
+        """Every page URL of one sitemap (an index followed one level); none when it is absent."""
+        if not await self.allowed(sitemap_url, "sitemap"):
+            return []
+        page = await self.p.http.get(sitemap_url, accept=GONE)
+        if page.status in GONE:
+            self.p.summary.count("no sitemap")
+            return []
+        is_index, locations = sitemap_locations(page.body, page.host)
+        if not is_index:
+            return locations
+        urls: list[str] = []
+        for child in locations[:MAX_CHILD_SITEMAPS]:
+            if await self.allowed(child, "sitemap"):
+                child_page = await self.p.http.get(child)
+                urls.extend(sitemap_locations(child_page.body, child_page.host)[1])
+        return urls
+
+    async def detail(self, url: str) -> Page | None:
+        if not await self.allowed(url, "detail page"):
+            return None
+        page = await self.p.http.get(url, accept=GONE)
+        if page.status in GONE:
+            self.p.summary.count(f"detail page gone (HTTP {page.status})")
+            return None
+        return page
 
     def schedule(self, urls: Iterable[str]) -> None:
         cap = self.p.settings.scrape_max_detail_pages
@@ -140,7 +165,7 @@ class _Crawl:
                 continue
             if len(self.details) >= cap:
                 raise PermanentSourceError(self.site.host, f"more than {cap} detail pages (scrape_max_detail_pages)")
-            self.details[url] = asyncio.create_task(_detail(self.p, url))
+            self.details[url] = asyncio.create_task(self.detail(url))
 
     async def listings(self) -> None:
         """Walk the listing pages along ``rel="next"``: their detail links are scheduled and
@@ -153,6 +178,9 @@ class _Crawl:
                     self.site.host, f"listing page cap {self.p.settings.fetch_max_pages} hit at {url}"
                 )
             visited.add(url)
+            if not await self.allowed(url, "listing page"):
+                self.listing_disallowed = url
+                return
             page = await self.p.http.get(url)
             tree = LexborHTMLParser(page.text())
             found = self.read(tree, page.url, listing=True)
@@ -181,21 +209,37 @@ class _Crawl:
         for task in self.details.values():
             task.cancel()
         await asyncio.gather(*self.details.values(), return_exceptions=True)
+        await self.robots.close()
 
 
 async def pull(p: Pull) -> AsyncIterator[VehicleObserved]:
     section = p.section("scrape", "inventory_url")
     site = Site(str(section["inventory_url"]))
-    sitemap_url = str(section.get("sitemap_url") or urljoin(site.inventory_url, "/sitemap.xml"))
     crawl = _Crawl(p, site)
     try:
-        crawl.schedule(await _sitemap_urls(p, sitemap_url))
+        robots = await crawl.robots.of(site.inventory_url)
+        configured = str(section["sitemap_url"]) if section.get("sitemap_url") else None
+        for sitemap_url in sitemap_candidates(robots.sitemaps, configured, site.inventory_url):
+            crawl.schedule(await crawl.sitemap_urls(sitemap_url))
+        from_sitemaps = len(crawl.details)
         await crawl.listings()
         await crawl.details_read()
     finally:
         await crawl.cancel()
+    if crawl.listing_disallowed and not from_sitemaps:
+        raise PermanentSourceError(
+            site.host,
+            f"robots.txt disallows the listing page {crawl.listing_disallowed} and no sitemap lists vehicle pages: "
+            "the inventory cannot be read whole",
+        )
     if not crawl.merged:
-        raise PermanentSourceError(site.host, "no vehicles found: no schema.org Car/Vehicle data on the site's pages")
+        blocked = sum(n for reason, n in p.summary.reasons.items() if reason.endswith("disallowed by robots.txt"))
+        why = (
+            f"robots.txt disallowed {blocked} pages"
+            if blocked
+            else "no schema.org Car/Vehicle data on the site's pages"
+        )
+        raise PermanentSourceError(site.host, f"no vehicles found: {why}")
     for raw in crawl.merged.values():
         unit = str(raw.pop("_unit"))
         raw.pop("_own")

@@ -30,8 +30,9 @@ async def test_every_vehicle_of_the_site_in_every_markup(settings: Settings, js_
     assert summary.complete and summary.error is None and summary.rejected == 0
     assert summary.published == len(vehicles) and sorted(completed.keys) == sorted(v.vin for v in vehicles)
     assert summary.reasons == {"invalid JSON-LD block skipped": 10}
-    # 3 sitemaps, 4 listing pages, one page per vehicle; never more than 3 at once.
-    assert summary.pages == 3 + 4 + len(vehicles)
+    # robots.txt (404: everything allowed), 3 sitemaps, 4 listing pages, one page per vehicle;
+    # never more than 3 at once.
+    assert summary.pages == 1 + 3 + 4 + len(vehicles)
     assert len(fake.received("/inventory/")) == 4 and fake.max_in_flight <= 3
     by_vin = {o.vin: o for o in observed}
     for i, v in enumerate(vehicles):
@@ -51,7 +52,7 @@ async def test_detail_pages_are_fetched_within_the_rate_limit(settings: Settings
         async with opened(settings, scrape_concurrency=4, scrape_rate_per_s=10) as runtime:
             await add_dealer(runtime, "site", {"scrape": {"inventory_url": fake.url + "/inventory/"}})
             summary = await run_fetch(runtime, "site", "scrape")
-    assert summary.complete and summary.pages == 3 + 1 + 15
+    assert summary.complete and summary.pages == 1 + 3 + 1 + 15
     arrivals = sorted(r.at for r in fake.requests)
     # A burst of 10, then 10 a second: the last 9 requests are spread over most of a second.
     assert arrivals[-1] - arrivals[10] >= 0.6
