@@ -4,14 +4,17 @@ cycle through the real fetchers and workers, the API checked over HTTP."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import socket
+import sqlite3
 import sys
 from pathlib import Path
 
 from od.config import Settings
 from od.embedded import free_port
+from tests.faults.support import until
 
 ROOT = Path(__file__).resolve().parents[2]
 DEALERS = ("harbor-point-toyota", "lakeside-honda", "prairie-ford")
@@ -54,10 +57,39 @@ def assert_full_report(out: str) -> None:
         assert int(line.split()[1]) > 0, line
 
 
-async def test_demo_on_given_servers(settings: Settings, tmp_path: Path) -> None:
+def vehicle_counts(out: str) -> dict[str, int]:
+    """The report's vehicles per dealer."""
+    lines = [ln.split() for ln in out.splitlines() if ln.strip().startswith(DEALERS) and " vehicles (" in ln]
+    return {words[0]: int(words[1]) for words in lines}
+
+
+async def test_demo_on_given_servers_and_a_partner_receives_its_changes(settings: Settings, tmp_path: Path) -> None:
     out = await demo_once(demo_env(tmp_path / "od", settings))
     assert "(given; " in out
     assert_full_report(out)
+
+    # examples/partner_subscriber.py, started after the demo, gets every vehicle's changes.
+    db = tmp_path / "partner.sqlite3"
+    partner = await asyncio.create_subprocess_exec(
+        sys.executable, str(ROOT / "examples" / "partner_subscriber.py"), "--nats", settings.nats_url or "",
+        "--namespace", settings.namespace, "--name", "demo-partner", "--db", str(db), stdout=-1,
+    )  # fmt: skip
+    expected = sum(vehicle_counts(out).values())
+    try:
+        await until(lambda: db.exists() and partner_vehicles(db) >= expected, 60, "every vehicle at the partner")
+        assert partner_vehicles(db) == expected
+    finally:
+        partner.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(partner.communicate(), 30)
+    assert partner.returncode == 0
+
+
+def partner_vehicles(db: Path) -> int:
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        try:
+            return int(conn.execute("SELECT count(*) FROM vehicles").fetchone()[0])
+        except sqlite3.OperationalError:  # the table is not there yet
+            return 0
 
 
 def port_open(port: int) -> bool:
