@@ -82,6 +82,26 @@ async def settle(rt: Runtime, within: float, *, quiet_s: float = 0.5) -> None:
             await asyncio.sleep(POLL_S)
 
 
+class _SharedSettle:
+    """:func:`settle` for many waiting jobs at once: one poller instead of one per job (hundreds
+    of dealers would otherwise crowd the pool the workers need). A caller returns after a settle
+    that *started after it asked* has finished, so what its prerequisites published is in it."""
+
+    def __init__(self, rt: Runtime, within: float) -> None:
+        self.rt, self.within = rt, within
+        self.lock = asyncio.Lock()
+        self.started = self.finished = 0
+
+    async def __call__(self) -> None:
+        asked = self.started
+        async with self.lock:
+            if self.finished > asked:
+                return
+            self.started += 1
+            await settle(self.rt, self.within)
+            self.finished = self.started
+
+
 async def _queue(rt: Runtime, dealer_id: str, job: str) -> str:
     """A manual run of the job, or the one already open (an earlier demo stopped mid-job)."""
     try:
@@ -100,6 +120,7 @@ async def run_cycle(
     """Run every job of every dealer once, in graph order; the outcomes in the order they ended."""
     dealers = await store.load_dealers(rt.pool, list(dealer_ids))
     outcomes: list[JobOutcome] = []
+    settled = _SharedSettle(rt, within)
 
     def ended(outcome: JobOutcome) -> JobOutcome:
         outcomes.append(outcome)
@@ -115,7 +136,7 @@ async def run_cycle(
         if failed:
             return ended(JobOutcome(dealer_id, job, "blocked", error=f"{', '.join(failed)} did not succeed"))
         if reads_projection:
-            await settle(rt, within)
+            await settled()
         return ended(await wait_run(rt, await _queue(rt, dealer_id, job), within))
 
     tasks: list[asyncio.Task[JobOutcome]] = []
