@@ -137,6 +137,16 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     def replace(self, **changes: object) -> Settings:
         return msgspec.structs.replace(self, **changes)
 
+    def child_env(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+        """The environment of an ``od`` child process (a worker, the API) on the same
+        installation: this process's, with these settings' servers and namespace, warnings-only
+        logs unless ``extra`` (more ``OD_*`` values) says otherwise."""
+        env = {**os.environ, "OD_NAMESPACE": self.namespace, "OD_LOG_LEVEL": "warning"}
+        for name, value in (("OD_NATS_URL", self.nats_url), ("OD_DATABASE_URL", self.database_url)):
+            if value:
+                env[name] = value
+        return env | dict(extra or {})
+
 
 def _path(type_: type, value: object) -> object:
     if type_ is Path and isinstance(value, str):

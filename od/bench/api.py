@@ -240,13 +240,7 @@ async def run(ctx: BenchContext) -> list[Figure]:
     print(f"#   api: seeded {vehicles:,} vehicles / {dealers:,} dealers in {time.perf_counter() - started:.1f}s")
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
-    env = {
-        **os.environ,
-        "OD_NATS_URL": str(settings.nats_url),
-        "OD_DATABASE_URL": str(settings.database_url),
-        "OD_NAMESPACE": settings.namespace,
-        "OD_LOG_LEVEL": os.environ.get("OD_BENCH_API_LOG_LEVEL", "warning"),
-    }
+    env = settings.child_env({"OD_LOG_LEVEL": os.environ.get("OD_BENCH_API_LOG_LEVEL", "warning")})
     server = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "od.cli", "api", "--host", "127.0.0.1", "--port", str(port), env=env
     )

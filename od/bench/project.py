@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import sys
 import time
 from collections.abc import Callable, Coroutine
@@ -186,17 +185,9 @@ async def _in_process(nc: NatsClient, settings: Settings, n: int) -> float:
 
 
 async def _processes(nc: NatsClient, settings: Settings, n: int, *, workers: int) -> float:
-    assert settings.nats_url and settings.database_url
-    env = {
-        **os.environ,
-        "OD_NATS_URL": settings.nats_url,
-        "OD_DATABASE_URL": settings.database_url,
-        "OD_NAMESPACE": settings.namespace,
-        "OD_LOG_LEVEL": "warning",
-    }
     procs = [
         await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "od.cli", "worker", "--only", "vehicle-projector", env=env
+            sys.executable, "-m", "od.cli", "worker", "--only", "vehicle-projector", env=settings.child_env()
         )
         for _ in range(workers)
     ]

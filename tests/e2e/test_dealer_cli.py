@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -16,25 +14,9 @@ from od import admin, worker
 from od.config import Settings
 from od.runtime import Runtime
 from od.streams import StreamsFile
+from tests.od_process import ROOT, run_od
 
-ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted(str(p) for p in (ROOT / "examples" / "dealers").glob("*.yaml"))
-
-
-async def od(settings: Settings, *args: str) -> tuple[int, str, str]:
-    env = {
-        **os.environ,
-        "OD_NATS_URL": settings.nats_url or "",
-        "OD_DATABASE_URL": settings.database_url or "",
-        "OD_NAMESPACE": settings.namespace,
-        "OD_LOG_LEVEL": "warning",
-    }
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "od.cli", *args, env=env, cwd=ROOT, stdout=-1, stderr=-1
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), 60)
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
 
 
 @pytest.fixture
@@ -54,21 +36,21 @@ async def projector(rt: Runtime) -> AsyncIterator[None]:
 
 
 async def test_upsert_list_delete(settings: Settings, rt: Runtime, projector: None) -> None:
-    code, out, err = await od(settings, "dealer", "upsert", *EXAMPLES)
+    code, out, err = await run_od(settings, "dealer", "upsert", *EXAMPLES)
     assert code == 0, err
     assert sorted(line.split(":")[0] for line in out.splitlines()) == [
         "upsert harbor-point-toyota",
         "upsert lakeside-honda",
         "upsert prairie-ford",
     ]
-    code, out, err = await od(settings, "dealer", "list", "--json")
+    code, out, err = await run_od(settings, "dealer", "list", "--json")
     assert code == 0, err
     assert [(d["dealer_id"], d["city"]) for d in json.loads(out)] == [
         ("harbor-point-toyota", "San Diego"),
         ("lakeside-honda", "Austin"),
         ("prairie-ford", "Naperville"),
     ]
-    code, out, err = await od(settings, "dealer", "delete", "prairie-ford")
+    code, out, err = await run_od(settings, "dealer", "delete", "prairie-ford")
     assert code == 0, err
     assert out.startswith("delete prairie-ford: applied (event ")
     assert [d.dealer_id for d in await admin.list_dealers(rt.pool)] == ["harbor-point-toyota", "lakeside-honda"]
@@ -77,7 +59,7 @@ async def test_upsert_list_delete(settings: Settings, rt: Runtime, projector: No
 async def test_a_bad_file_publishes_nothing_and_says_where(settings: Settings, rt: Runtime, tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text((ROOT / "examples" / "dealers" / "prairie-ford.yaml").read_text().replace("  city:", "  cty:"))
-    code, _, err = await od(settings, "dealer", "upsert", EXAMPLES[0], str(bad))
+    code, _, err = await run_od(settings, "dealer", "upsert", EXAMPLES[0], str(bad))
     assert code == 1
     line = next(i for i, t in enumerate(bad.read_text().splitlines(), 1) if "cty:" in t)
     assert err.strip() == f"od dealer: {bad}:{line}: `address.cty`: unknown field, did you mean `city`?"
@@ -86,7 +68,7 @@ async def test_a_bad_file_publishes_nothing_and_says_where(settings: Settings, r
 
 
 async def test_without_a_worker_it_times_out_with_a_clear_message(settings: Settings, rt: Runtime) -> None:
-    code, _, err = await od(settings, "dealer", "upsert", "--wait", "0.5", EXAMPLES[0])
+    code, _, err = await run_od(settings, "dealer", "upsert", "--wait", "0.5", EXAMPLES[0])
     assert code == 1
     assert err.startswith("od dealer: upsert of `harbor-point-toyota` published (event ")
     assert err.rstrip().endswith("but the dealer projector has not applied it within 0.5s: is `od worker` running?")

@@ -3,31 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import sys
 
 from od.config import Settings
 from od.handlers import vehicle_projector
 from od.runtime import Runtime
 from od.streams import StreamsFile
 from tests.integration.projection_support import observed, settle, snapshot
-
-
-async def od(settings: Settings, *args: str) -> tuple[int, str, str]:
-    assert settings.nats_url and settings.database_url
-    env = {
-        **os.environ,
-        "OD_NATS_URL": settings.nats_url,
-        "OD_DATABASE_URL": settings.database_url,
-        "OD_NAMESPACE": settings.namespace,
-        "OD_LOG_LEVEL": "warning",
-    }
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "od.cli", *args, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), 60)
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
+from tests.od_process import run_od
 
 
 async def test_operator_commands(settings: Settings, js_streams: StreamsFile) -> None:
@@ -42,20 +24,20 @@ async def test_operator_commands(settings: Settings, js_streams: StreamsFile) ->
         await task
         live = await snapshot(rt.pool)
 
-        code, out, _ = await od(settings, "deadletters", "list")
+        code, out, _ = await run_od(settings, "deadletters", "list")
         assert code == 0 and "vehicle-projector" in out and "not an event" in out
         dead_id = out.split("\t", 1)[0]
 
-        code, out, err = await od(settings, "replay", "vehicles", "--no-progress")
+        code, out, err = await run_od(settings, "replay", "vehicles", "--no-progress")
         assert code == 0, err
         assert "21 events (1 skipped)" in out and "swapped in" in out
         assert await snapshot(rt.pool) == live
 
-        code, out, _ = await od(settings, "deadletters", "replay", "--id", dead_id)
+        code, out, _ = await run_od(settings, "deadletters", "replay", "--id", dead_id)
         assert code == 0 and f"replayed 1 dead letter(s): {dead_id}" in out
-        code, out, _ = await od(settings, "deadletters", "list")
+        code, out, _ = await run_od(settings, "deadletters", "list")
         assert code == 0 and out == ""
-        code, _, err = await od(settings, "deadletters", "replay", "--id", "999999")
+        code, _, err = await run_od(settings, "deadletters", "replay", "--id", "999999")
         assert code == 1 and "no dead letter with id 999999" in err
     finally:
         await rt.close()

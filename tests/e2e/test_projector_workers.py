@@ -4,9 +4,7 @@ tables as one projector applying everything alone."""
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import sys
 
 import asyncpg
 from nats.aio.client import Client as NatsClient
@@ -18,6 +16,7 @@ from od.projections.vehicles import VehicleStore
 from od.runtime import Runtime
 from od.streams import StreamsFile
 from tests.integration.projection_support import VOLATILE, completed, drained, eventually, observed, snapshot
+from tests.od_process import start_od
 
 
 def history() -> list[VehicleObserved | FeedCompleted]:
@@ -39,20 +38,7 @@ async def test_two_worker_processes_equal_one(
     runtime = await Runtime.open(settings, name="od-test-workers")
     try:
         assert await runtime.publisher.publish_all(events) == len(events)
-        assert settings.nats_url and settings.database_url
-        env = {
-            **os.environ,
-            "OD_NATS_URL": settings.nats_url,
-            "OD_DATABASE_URL": settings.database_url,
-            "OD_NAMESPACE": settings.namespace,
-            "OD_LOG_LEVEL": "warning",
-        }
-        workers = [
-            await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "od.cli", "worker", "--only", "vehicle-projector", env=env
-            )
-            for _ in range(2)
-        ]
+        workers = [await start_od(settings, "worker", "--only", "vehicle-projector") for _ in range(2)]
         try:
             await eventually(lambda: drained(nc, subjects, "OD_INVENTORY", "vehicle-projector"), 90)
             assert all(w.returncode is None for w in workers)

@@ -4,7 +4,6 @@ redelivered, the next worker takes the stale run over, and exactly one run compl
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
 import tempfile
 from pathlib import Path
@@ -48,14 +47,7 @@ async def test_a_worker_killed_mid_job_leads_to_exactly_one_completed_run(
     await short_ack_wait(nc, subjects)
     source = FakeSource()
     source.will("k", "homenet", Answer(delay_s=120))  # the first attempt hangs until its worker dies
-    env = {
-        **os.environ,
-        "OD_NATS_URL": str(settings.nats_url),
-        "OD_DATABASE_URL": str(settings.database_url),
-        "OD_NAMESPACE": settings.namespace,
-        "OD_JOBS_EXECUTORS": EXECUTORS_ENV,
-        "OD_LOG_FORMAT": "json",
-    }
+    env = settings.child_env({"OD_JOBS_EXECUTORS": EXECUTORS_ENV, "OD_LOG_LEVEL": "info", "OD_LOG_FORMAT": "json"})
     async with source.serve(), runtime_for(fast(settings)) as rt:
         await insert_dealer(db, "k", ["homenet"], source.url)
         with tempfile.TemporaryFile() as log:
