@@ -1,18 +1,35 @@
-"""`od replay vehicles`: the rebuilt tables equal the live ones, and the live ones keep serving."""
+"""`od replay vehicles|dealers`: the rebuilt tables equal the live ones, and the live ones keep serving."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 
+import aiohttp
+import asyncpg
 import pytest
 
 from od.config import Settings
-from od.events import FeedCompleted, VehicleObserved
-from od.projections.replay import replay_vehicles
+from od.enrichment.address import address_query
+from od.events import Address, DealerChanged, FeedCompleted, Location, VehicleObserved
+from od.fakes.geocoder import FakeNominatim
+from od.projections.replay import replay, replay_vehicles
 from od.runtime import Runtime
 from od.streams import StreamsFile
-from tests.integration.projection_support import completed, dealer, observed, running, settle, snapshot
+from tests.integration import enrichment_support
+from tests.integration.api_fixtures import serve
+from tests.integration.projection_support import (
+    T0,
+    completed,
+    dealer,
+    eventually,
+    observed,
+    running,
+    settle,
+    snapshot,
+    table,
+)
 
 
 @pytest.fixture
@@ -74,3 +91,112 @@ async def test_replay_rebuilds_the_same_tables_while_the_live_ones_serve(runtime
     indexes = {r["indexname"] for r in await runtime.pool.fetch("SELECT indexname FROM pg_indexes")}
     assert {"vehicles_pkey", "vehicles_dealer", "vehicles_make_model", "vehicle_observations_pkey"} <= indexes
     assert not any("rebuild" in name for name in indexes)
+
+
+def at(street: str) -> Address:
+    return Address(street=street, city="Tacoma", region="WA", postal_code="98402", country="US")
+
+
+def deleted(dealer_id: str, minute: int) -> DealerChanged:
+    return DealerChanged(
+        event_id=f"dc-{dealer_id}-{minute}-del",
+        occurred_at=T0 + timedelta(minutes=minute),
+        dealer_id=dealer_id,
+        operation="delete",
+    )
+
+
+PINNED = Location(lat=47.25, lng=-122.44)
+GEOCODED_LIVE = [  # the geocoder worker runs while these are applied
+    dealer("a", 0, address=at("1 A St")),
+    dealer("a", 1, address=at("1 A St"), phone="+1 253 555 0100"),  # same address: the geocode is kept
+    dealer("b", 0, address=at("2 B St"), location=PINNED),
+    dealer("b", 1, address=at("2 B St")),  # the admin removed the location: geocoded
+    dealer("c", 0, address=at("3 C St")),
+    dealer("c", 2, address=at("33 C St")),  # moved: the old geocode is dropped, the new address geocoded
+    dealer("e", 0, address=at("5 E St"), location=PINNED),  # never geocoded
+    dealer("h", 0, address=at("8 H St")),
+    dealer("p", 0, address=at("6 P St"), price_preference="homenet"),
+    dealer("p", 3, address=at("6 P St")),  # back to scrape
+]
+
+
+async def geocoded(db: asyncpg.Pool, *dealer_ids: str) -> bool:
+    rows = await db.fetch(
+        "SELECT dealer_id FROM dealers WHERE location_source LIKE 'geocoded:%' AND dealer_id = ANY($1)", dealer_ids
+    )
+    return len(rows) == len(dealer_ids)
+
+
+async def test_replay_dealers_keeps_geocodes_tombstones_and_serves_meanwhile(
+    settings: Settings, js_streams: StreamsFile
+) -> None:
+    async with FakeNominatim() as fake:
+        geo = settings.replace(geocoder_url=fake.url, geocoder_rate_per_s=100.0, enrichment_retry_base_s=0.1)
+        async with enrichment_support.runtime_for(geo) as rt, running(rt):
+            pub = rt.publisher
+            async with enrichment_support.running(rt, "geocoder"):
+                await pub.publish_all(GEOCODED_LIVE)
+                await eventually(lambda: geocoded(rt.pool, "a", "b", "c", "h", "p"))
+            # The geocoder stopped: later geocodes are written straight to the table, as it would.
+            future = DealerChanged(  # dead-lettered by the live projector: a replay skips it too
+                dealer_id="z", operation="upsert", name="Z", occurred_at=datetime.now(UTC) + timedelta(days=1)
+            )
+            await pub.publish_all(
+                [
+                    dealer("d", 0, address=at("4 D St")),
+                    deleted("d", 4),
+                    deleted("t", 9),  # a dealer never seen: a tombstone...
+                    dealer("t", 1, name="Too old"),  # ...that an older upsert does not bring back
+                    dealer("g", 0, address=at("7 G St")),
+                    dealer("h", 7, address=at("8 H St"), location=PINNED),  # an explicit location wins
+                    future,
+                    *(dealer(f"f{k:03}", k % 5) for k in range(200)),
+                ]
+            )
+            await settle(rt)
+            await rt.pool.execute(
+                """UPDATE dealers SET lat = 46.5, lng = -120.5, location_source = 'geocoded:nominatim',
+                   updated_at = now() WHERE dealer_id IN ('d', 'g')"""
+            )
+
+            statuses: list[int] = []
+
+            async def reader(url: str, http: aiohttp.ClientSession) -> None:
+                while True:
+                    async with http.get(f"{url}/v1/dealers/a") as r:
+                        statuses.append(r.status)
+                    await asyncio.sleep(0.01)
+
+            async def writer() -> None:  # the stream keeps growing during the replay
+                for r in range(3):
+                    await pub.publish_all(dealer(f"w{r}{k:02}", 20 + r) for k in range(30))
+                    await asyncio.sleep(0.05)
+
+            async with serve(settings) as url, aiohttp.ClientSession() as http:
+                read_task = asyncio.create_task(reader(url, http))
+                write_task = asyncio.create_task(writer())
+                result = await replay("dealers", rt.pool, rt.nc, rt.subjects, batch=40, progress=False)
+                await write_task
+                read_task.cancel()
+            assert result.skipped == 1 and result.events >= len(GEOCODED_LIVE) + 207
+            assert statuses and set(statuses) == {200}  # never gone, never an error while swapping
+
+            await settle(rt)
+            live = await table(rt.pool, "dealers")
+            rows = {r["dealer_id"]: r for r in live}
+            assert len(rows) == 9 + 200 + 90 and "z" not in rows
+            assert {d for d, r in rows.items() if (r["location_source"] or "").startswith("geocoded:")} == {*"abcdgp"}
+            assert (rows["c"]["lat"], rows["c"]["lng"]) == fake.place_for(address_query(at("33 C St")))
+            assert (rows["h"]["lat"], rows["h"]["lng"], rows["h"]["location_source"]) == (47.25, -122.44, "explicit")
+            assert rows["e"]["location_source"] == "explicit"
+            assert rows["d"]["deleted_at"] is not None and rows["t"]["deleted_at"] is not None
+            assert rows["t"]["name"] == "t"
+
+            # Quiet now: a rebuild gives exactly the live table, every column (created_at and
+            # updated_at too: they say when the live projector or geocoder wrote the row).
+            await replay("dealers", rt.pool, rt.nc, rt.subjects, batch=500, progress=False)
+            assert await table(rt.pool, "dealers") == live
+            indexes = {r["indexname"] for r in await rt.pool.fetch("SELECT indexname FROM pg_indexes")}
+            assert {"dealers_pkey", "dealers_lat_lng"} <= indexes
+            assert not any("rebuild" in name for name in indexes)
