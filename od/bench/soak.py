@@ -85,8 +85,8 @@ def inject(rng: random.Random, sources: SampleSources, faults: Faults) -> None:
 
 
 def copies(sources: SampleSources, dealers: list[DealerChanged], n: int) -> list[DealerChanged]:
-    """``n`` copies of each dealer (ids suffixed), wired to the shared sample sources; each copy
-    has its own HomeNet rooftop serving the original's records."""
+    """``n`` copies of each dealer (ids suffixed), wired to the shared sample sources (started);
+    each copy has its own HomeNet rooftop serving the original's records."""
     out = []
     for d in dealers:
         wired = sources.wire(d)
