@@ -56,6 +56,8 @@ other workers and survive a replay)."""
 OBSERVATION_COLUMNS = ("vehicle_id", "source", "dealer_id", "vehicle_key", "registers", "first_seen_at", "last_seen_at")
 
 _JSON = msgspec.json.Encoder()
+_CANONICAL = msgspec.json.Encoder(order="sorted")  # a record's warnings are dicts whose key order
+# depends on where they were read (an event, or registers from the table): hash them sorted
 _PACK = msgspec.msgpack.Encoder(order="deterministic")  # equal registers, equal bytes
 _UNPACK = msgspec.msgpack.Decoder(tuple[int, str, dict[str, Any], dict[str, tuple[int, str]]])
 
@@ -522,7 +524,7 @@ def _vehicle_row(v: _Vehicle) -> tuple[Any, ...]:
 
 
 def _changed(v: _Vehicle, change: merge.Change, record: VehicleRecord, changed_fields: list[str]) -> VehicleChanged:
-    digest = hashlib.sha256(_JSON.encode(record)).digest()
+    digest = hashlib.sha256(_CANONICAL.encode(record)).digest()
     return VehicleChanged(
         event_id=change_event_id(v.vehicle_id, change, digest),
         occurred_at=record.updated_at,
