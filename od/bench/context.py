@@ -76,13 +76,14 @@ class BenchContext:
             finally:
                 await ctx._drop_databases()
 
-    async def settings(self) -> Settings:
-        """Settings for a fresh installation: own namespace, own migrated database, streams applied."""
+    async def settings(self, spec: streams.StreamsFile | None = None) -> Settings:
+        """Settings for a fresh installation: own namespace, own migrated database, streams
+        applied (the project's, or ``spec``)."""
         namespace = f"b{uuid.uuid4().hex[:8]}"
         database_url = await self._new_database()
         nc = await connect(self.nats_url)
         try:
-            await streams.apply(nc, streams.load(), Subjects(namespace))
+            await streams.apply(nc, spec or streams.load(), Subjects(namespace))
         finally:
             await nc.close()
         return Settings(nats_url=self.nats_url, database_url=database_url, namespace=namespace)
