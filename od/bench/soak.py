@@ -3,7 +3,8 @@ job worker, fetchers, projectors and enrichment workers, with faults injected in
 sources (5xx, 429, hanging pages, garbage, truncation) and poison published on purpose to the
 inventory subjects. Then the invariants, each a reason to fail the run:
 
-- every vehicle a source served is projected for each (dealer, source) with a completed pull;
+- for each (dealer, source) with a completed pull, the available vehicles projected from it are
+  exactly those it served;
 - nothing is stuck: every durable consumer drained, the outbox empty, every job run ended;
 - the dead letters are exactly the poison we published.
 
@@ -59,10 +60,10 @@ class Faults:
         return sum(initial - (fault.times or 0) for fault, initial in self.injected)
 
 
-def random_fault(rng: random.Random, *, garbage: bool) -> Fault:
-    """One misbehaviour for a few requests: a server error, a 429, a hanging page or (where the
-    source's parser reports it as a failed page) a garbled or truncated answer."""
-    times = rng.randint(1, 4)  # 3 or more can outlast one job attempt's page retries
+def random_fault(rng: random.Random, most: int, *, garbage: bool) -> Fault:
+    """One misbehaviour for up to ``most`` requests: a server error, a 429, a hanging page or
+    (where the source's parser reports it as a failed page) a garbled or truncated answer."""
+    times = rng.randint(1, most)  # 3 or more can outlast one job attempt's page retries
     kinds = [
         Fault(status=rng.choice((500, 502, 503)), times=times),
         Fault(status=429, retry_after="1", times=times),
@@ -73,15 +74,15 @@ def random_fault(rng: random.Random, *, garbage: bool) -> Fault:
     return rng.choice(kinds)
 
 
-def inject(rng: random.Random, sources: SampleSources, faults: Faults) -> None:
+def inject(rng: random.Random, sources: SampleSources, faults: Faults, most: int) -> None:
     """Faults for the next cycle on every shared source. Detail pages stay clean: a garbled
     vehicle page is a vehicle the site did not show, not a failure to retry."""
-    sources.homenet.fault = faults.add(random_fault(rng, garbage=True))
+    sources.homenet.fault = faults.add(random_fault(rng, most, garbage=True))
     for server in sources.dealer_com.values():
-        server.page_faults[0] = faults.add(random_fault(rng, garbage=True))
+        server.page_faults[0] = faults.add(random_fault(rng, most, garbage=True))
     for site in sources.sites.values():
-        site.faults["/inventory/"] = faults.add(random_fault(rng, garbage=False))
-        site.faults["/sitemap.xml"] = faults.add(random_fault(rng, garbage=False))
+        site.faults["/inventory/"] = faults.add(random_fault(rng, most, garbage=False))
+        site.faults["/sitemap.xml"] = faults.add(random_fault(rng, most, garbage=False))
 
 
 def copies(sources: SampleSources, dealers: list[DealerChanged], n: int) -> list[DealerChanged]:
@@ -183,9 +184,10 @@ async def check(rt: Runtime, expected: dict[tuple[str, str], set[str]], poisoned
         if pair not in completed:
             out.never_completed += 1
             continue
-        missing = vins - projected.get(pair, set())
+        missing, extra = vins - projected.get(pair, set()), projected.get(pair, set()) - vins
         out.lost += len(missing)
         out.expect(not missing, f"{pair[0]} {pair[1]}: {len(missing)} served vehicles not projected")
+        out.expect(not extra, f"{pair[0]} {pair[1]}: {len(extra)} vehicles projected that it did not serve")
     out.expect(out.lost == 0, f"{out.lost} vehicles lost")
     stuck = await cycle.backlog(rt)
     out.expect(stuck == 0, f"{stuck} messages, outbox rows or job runs still pending")
@@ -208,6 +210,8 @@ class Plan:
     duration_s: float
     """Cycles go on (after ``min_cycles``) until this long has passed."""
     poison_per_cycle: int
+    faults_per_source: int
+    """At most this many requests misbehave per source (and path) per cycle."""
 
     @classmethod
     def of(cls, ctx: BenchContext) -> Plan:
@@ -217,6 +221,7 @@ class Plan:
             max_cycles=ctx.size(50, 2),
             duration_s=ctx.size(300, 0),
             poison_per_cycle=ctx.size(5, 3),
+            faults_per_source=ctx.size(40, 4),
         )
 
 
@@ -249,7 +254,7 @@ async def _soak(rt: Runtime, plan: Plan, sources: SampleSources, dealers: list[D
     ids = [d.dealer_id for d in dealers]
     cycles = poisoned = 0
     while cycles < plan.min_cycles or (cycles < plan.max_cycles and time.perf_counter() - started < plan.duration_s):
-        inject(rng, sources, faults)
+        inject(rng, sources, faults, plan.faults_per_source)
         await poison(rt, rng, ids, plan.poison_per_cycle)
         poisoned += plan.poison_per_cycle
         await cycle.run_cycle(rt, ids, within=CYCLE_TIMEOUT_S)

@@ -32,5 +32,5 @@ def test_faults_count_the_requests_that_got_one() -> None:
     fault = faults.add(Fault(status=503, times=3))
     assert fault.use() and fault.use()
     assert faults.used == 2
-    inject(random.Random(1), SampleSources(example_dealers()), faults)
+    inject(random.Random(1), SampleSources(example_dealers()), faults, 4)
     assert faults.used == 2  # set, not yet used
