@@ -199,12 +199,15 @@ async def cmd_fetch(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
-    from od.projections.replay import replay
+    from od.projections.replay import StreamBehind, replay
 
     async def body(rt: Any) -> None:
-        result = await replay(
-            args.projection, rt.pool, rt.nc, rt.subjects, batch=args.batch, progress=not args.no_progress
-        )
+        try:
+            result = await replay(
+                args.projection, rt.pool, rt.nc, rt.subjects, batch=args.batch, progress=not args.no_progress
+            )
+        except StreamBehind as exc:
+            raise SystemExit(f"replay {args.projection} stopped: {exc}") from None
         print(
             f"replay {args.projection}: {result.events:,} events ({result.skipped:,} skipped) up to stream sequence "
             f"{result.last_seq:,} in {result.seconds:.1f}s ({result.rate:,.0f} events/s); swapped in"

@@ -255,11 +255,35 @@ async def _carry_foreign(conn: Conn, live: str, key: str, owned: Sequence[str]) 
         )
 
 
+class StreamBehind(RuntimeError):
+    """The live table holds changes its stream no longer has (acknowledged by a NATS that lost
+    them in a power loss before fsync, or purged): swapping would drop them, so nothing changes."""
+
+
+async def _refuse_lost_dealers(conn: Conn) -> None:
+    """``OD_DEALERS`` is not re-fetchable and the ``dealers`` table is the copy admins waited
+    for: a rebuild must hold every live row's latest change (docs/guarantees.md, G10)."""
+    live, rebuild = dealers.LIVE, dealers.LIVE + SUFFIX
+    rows = await conn.fetch(
+        f"""SELECT d.dealer_id FROM {live} AS d LEFT JOIN {rebuild} AS r USING (dealer_id)
+            WHERE r.dealer_id IS NULL OR (d.event_at, d.event_id) > (r.event_at, r.event_id)
+            ORDER BY d.dealer_id"""  # noqa: S608 - constant names
+    )
+    if rows:
+        ids = [r["dealer_id"] for r in rows]
+        raise StreamBehind(
+            f"{len(ids)} dealer(s) have changes the stream no longer holds ({', '.join(ids[:10])}):"
+            " republish them (`od dealer upsert`) before replaying; the live table is unchanged"
+        )
+
+
 async def _carry_dealers(conn: Conn) -> None:
-    """Besides foreign columns: when the dealer appeared and last changed (a rebuild changes
-    neither: ``updated_at`` is kept for a row at the same event, which the geocoder may have
-    touched since), and the geocoder's location where the live projector would keep it: no
-    explicit one in the event, the same address."""
+    """Refuse a stream that lost changes the table holds; then, besides foreign columns: when
+    the dealer appeared and last changed (a rebuild changes neither: ``updated_at`` is kept for a
+    row at the same event, which the geocoder may have touched since), and the geocoder's
+    location where the live projector would keep it: no explicit one in the event, the same
+    address."""
+    await _refuse_lost_dealers(conn)
     live, rebuild = dealers.LIVE, dealers.LIVE + SUFFIX
     await _carry_foreign(conn, live, "dealer_id", dealers.DEALER_COLUMNS)
     await conn.execute(

@@ -14,7 +14,7 @@ from od.config import Settings
 from od.enrichment.address import address_query
 from od.events import Address, DealerChanged, FeedCompleted, Location, VehicleObserved
 from od.fakes.geocoder import FakeNominatim
-from od.projections.replay import replay, replay_vehicles
+from od.projections.replay import StreamBehind, replay, replay_vehicles
 from od.runtime import Runtime
 from od.streams import StreamsFile
 from tests.integration import enrichment_support
@@ -200,3 +200,23 @@ async def test_replay_dealers_keeps_geocodes_tombstones_and_serves_meanwhile(
             indexes = {r["indexname"] for r in await rt.pool.fetch("SELECT indexname FROM pg_indexes")}
             assert {"dealers_pkey", "dealers_lat_lng"} <= indexes
             assert not any("rebuild" in name for name in indexes)
+
+
+async def test_replay_dealers_refuses_to_drop_a_change_the_stream_lost(
+    settings: Settings, js_streams: StreamsFile
+) -> None:
+    """OD_DEALERS is not re-fetchable: a rebuild that would lose what the table holds stops."""
+    async with enrichment_support.runtime_for(settings) as rt, running(rt):
+        await rt.publisher.publish_all([dealer("a", 0), dealer("b", 1)])
+        await settle(rt)
+        # An admin's change the projector applied, lost by the stream (power loss before fsync).
+        await rt.pool.execute(
+            "UPDATE dealers SET name = 'Kept', event_id = 'lost', event_at = event_at + interval '1 hour'"
+            " WHERE dealer_id = 'b'"
+        )
+        before = await table(rt.pool, "dealers")
+        with pytest.raises(StreamBehind, match=r"1 dealer\(s\) .*\(b\)"):
+            await replay("dealers", rt.pool, rt.nc, rt.subjects, progress=False)
+        assert await table(rt.pool, "dealers") == before
+        await rt.pool.execute("DELETE FROM dealers WHERE dealer_id = 'b'")  # gone from both: fine
+        await replay("dealers", rt.pool, rt.nc, rt.subjects, progress=False)
