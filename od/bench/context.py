@@ -63,7 +63,7 @@ class BenchContext:
                 root = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="od-bench-")))
                 backend = "embedded servers"
                 if not nats_url:
-                    nats = EmbeddedNats(root / "nats").start()
+                    nats = EmbeddedNats(root / "nats", sync=settings.nats_sync).start()
                     stack.callback(nats.stop)
                     nats_url = nats.url
                 if not database_url:
