@@ -1,5 +1,5 @@
-"""The same events cut into batches of 1,000 or of 37 give the same tables and the same
-VehicleChanged ids (as a set): a redelivery after a crash cuts the stream differently, and a change must
+"""The same events cut into batches of 1,000 or of 37 give the same tables and the same set of
+VehicleChanged ids: a redelivery after a crash cuts the stream differently, and a change must
 keep its id to be deduplicated. (Records with warnings once hashed differently when their
 warnings came from an event rather than from stored registers.)"""
 
