@@ -205,6 +205,9 @@ async def apply(nc: NatsClient, spec: StreamsFile, subjects: Subjects) -> list[s
 
 
 async def _apply_consumer(nc: NatsClient, stream: str, desired: dict[str, Any]) -> list[str]:
+    # An update keeps the server's value of a key the file leaves out; a `backoff` taken out
+    # of the file must go (it overrides nak delays), so an absent one is sent empty.
+    desired = {"backoff": [], **desired}
     durable = desired["durable_name"]
     try:
         current = (await _api(nc, f"CONSUMER.INFO.{stream}.{durable}"))["config"]

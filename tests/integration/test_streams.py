@@ -37,6 +37,22 @@ async def test_apply_shows_what_changed(nc: NatsClient, subjects: Subjects) -> N
         await delete_streams(nc, subjects)
 
 
+async def test_a_backoff_taken_out_of_the_file_goes(nc: NatsClient, subjects: Subjects) -> None:
+    spec = streams.load()
+    try:
+        consumer = spec.streams[0].consumers[0]
+        consumer.backoff = ["30s", "1m"]
+        await streams.apply(nc, spec, subjects)
+        consumer.backoff = None
+        changes = await streams.apply(nc, spec, subjects)
+        assert any(f"/{consumer.durable_name}.backoff" in line for line in changes)
+        info = await nc.jetstream().consumer_info(subjects.stream(spec.streams[0].name), consumer.durable_name)
+        assert not info.config.backoff
+        assert await streams.apply(nc, spec, subjects) == []
+    finally:
+        await delete_streams(nc, subjects)
+
+
 @pytest.mark.parametrize(
     ("text", "reason"),
     [
