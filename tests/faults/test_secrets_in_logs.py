@@ -8,6 +8,7 @@ for each secret."""
 from __future__ import annotations
 
 import io
+import logging
 import os
 import subprocess
 import sys
@@ -112,7 +113,7 @@ async def test_secrets_stay_out_of_this_process_logs(
 
 def test_masking_reaches_nested_values_messages_and_tracebacks(captured: io.StringIO) -> None:
     """Whatever shape a module logs a secret in: a nested mapping, a list, the message itself,
-    an exception's text rendered as a traceback."""
+    an exception's text rendered as a traceback, a library's stdlib log record."""
     dsn = f"postgresql://od:{DB_PASSWORD}@db.internal:5432/od"
     log = get_logger("test")
     log.info("settings", settings={"api_token": API_TOKEN, "database_url": dsn, "sources": [{"apikey": WRONG}]})
@@ -123,8 +124,10 @@ def test_masking_reaches_nested_values_messages_and_tracebacks(captured: io.Stri
     except ConnectionError:
         log.exception("db.failed")
     log.error("db.failed", exc_info=ConnectionError(f"cannot reach {dsn}"))
+    logging.getLogger("asyncpg").warning("connecting to %s failed", dsn)  # a library's stdlib record
+    logging.getLogger("uvicorn.error").error("unhandled", exc_info=ConnectionError(f"cannot reach {dsn}"))
     text = captured.getvalue()
-    assert text.count("db.internal") == 5 and "od:***@db.internal" in text  # masked, not dropped
+    assert text.count("db.internal") == 7 and "od:***@db.internal" in text  # masked, not dropped
     assert_clean(text, "the logs")
 
 
