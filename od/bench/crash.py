@@ -200,13 +200,13 @@ async def _project_with_kills(nc: NatsClient, settings: Settings, n: int, kills:
             # sold_at and the VehicleChanged between could differ; od.projections.vehicles).
             await asyncio.sleep(ACK_WAIT + 0.5)
             worker = await start()
-        pool = await asyncpg.connect(settings.database_url or "")
+        conn = await asyncpg.connect(settings.database_url or "")
         try:
-            while await done() < n or await pool.fetchval("SELECT count(*) FROM vehicle_changes_outbox"):
+            while await done() < n or await conn.fetchval("SELECT count(*) FROM vehicle_changes_outbox"):
                 assert worker.returncode is None, f"the worker exited with {worker.returncode}"
                 await asyncio.sleep(0.05)
         finally:
-            await pool.close()
+            await conn.close()
     finally:
         if worker.returncode is None:
             worker.send_signal(signal.SIGTERM)
