@@ -62,24 +62,21 @@ field_values = st.fixed_dictionaries(
 )
 
 
-def _obs(draw: st.DrawFn) -> VehicleObserved:
+def _obs(draw: st.DrawFn, n: int) -> VehicleObserved:
+    """Observation number ``n``: its own event id (an id names one fact), a time it may share."""
     fields = draw(field_values)
-    return obs(
-        draw(st.sampled_from(SOURCES)),
-        draw(st.integers(0, 5)),
-        draw(st.sampled_from(["e1", "e2", "e3", "e4", "e5"])),
-        **fields,
-    )
+    return obs(draw(st.sampled_from(SOURCES)), draw(st.integers(0, 5)), f"e{n}", **fields)
 
 
 @st.composite
 def histories(draw: st.DrawFn) -> list[VehicleObserved | tuple[str, Completion]]:
-    events: list[VehicleObserved | tuple[str, Completion]] = [_obs(draw) for _ in range(draw(st.integers(1, 8)))]
-    for _ in range(draw(st.integers(0, 3))):
+    events: list[VehicleObserved | tuple[str, Completion]] = [_obs(draw, n) for n in range(draw(st.integers(1, 8)))]
+    for n in range(draw(st.integers(0, 3))):
         keys = frozenset([VIN]) if draw(st.booleans()) else frozenset()
         t = merge.micros(T0 + timedelta(minutes=draw(st.integers(0, 7))))
         source = draw(st.sampled_from(SOURCES))
-        events.append((source, Completion(t=t, e=draw(st.sampled_from(["c1", "c2"])), run_id="r", keys=keys)))
+        # An event id names one fact: two completions may share a time, never an id.
+        events.append((source, Completion(t=t, e=f"c{n}", run_id="r", keys=keys)))
     return events
 
 
