@@ -276,8 +276,8 @@ async def _changes(nc: NatsClient, subjects: Subjects) -> list[str]:
 
 
 async def run(ctx: BenchContext) -> list[Figure]:
-    """``od bench crash``: 100,000 events, five kills (smoke: 5,000 and three)."""
-    n, kills = ctx.size(100_000, 5_000), ctx.size(5, 3)
+    """``od bench crash``: 100,000 events (smoke: 5,000), five kills."""
+    n, kills = ctx.size(100_000, 5_000), 5
     spec = streams_spec()
     settings = await ctx.settings(spec)
     clean = await ctx.settings(spec)
