@@ -13,8 +13,11 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import msgspec
+from nats.js import JetStreamContext
+from nats.js.errors import NotFoundError
 
 from od.bus import Publisher
+from od.events import Subjects
 from od.scheduling import store
 from od.scheduling.graph import JOBS, Blocked, DealerGraph, Decision, PrereqRun, Waiting, resolve
 from od.scheduling.store import Conn, RunRef
@@ -57,6 +60,22 @@ async def publish(publisher: Publisher, refs: Sequence[RunRef]) -> int:
         )
         for r in ordered
     )
+
+
+async def missing(js: JetStreamContext, subjects: Subjects, refs: Sequence[RunRef]) -> list[RunRef]:
+    """The runs whose request is no longer on the work queue, neither waiting nor held by a
+    worker: a server that crashed before its fsync lost it, and the run would stay queued."""
+    stream = subjects.stream("OD_JOBS")
+    gone = []
+    for ref in refs:
+        try:
+            msg = await js.get_last_msg(stream, subjects.jobs(ref.dealer_id, ref.job))
+        except NotFoundError:
+            gone.append(ref)
+            continue
+        if msg.data is None or decode_request(msg.data).run_id != ref.run_id:
+            gone.append(ref)
+    return gone
 
 
 @dataclass(frozen=True)

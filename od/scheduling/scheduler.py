@@ -24,6 +24,8 @@ from od.scheduling.store import Candidate, RunRef
 log = get_logger(__name__)
 
 CLEANUP_EVERY_S = 3600.0
+REQUEUE_CHECKS = 100
+"""Long-queued runs looked up on the work queue per pass (the oldest: a lost one stays oldest)."""
 
 
 @dataclass(frozen=True)
@@ -73,10 +75,22 @@ class Scheduler:
         dealer_ids.update(await store.dealers_waiting(pool, older_than_s=self.stale_after_s))
         graphs = {i: self.graph(dealers[i].platforms if i in dealers else ()) for i in dealer_ids}
         advanced = await dispatch.advance(pool, publisher, graphs)
+        await self._requeue_lost()
         report = PassReport(len(created.created), len(created.busy), len(advanced.ready), len(advanced.blocked))
         if report.created or report.published or report.blocked:
             log.info("scheduler.pass", dealers=len(dealers), **report.__dict__)
         return report
+
+    async def _requeue_lost(self) -> None:
+        """Publish again the requests of long-queued runs that are no longer on the work queue.
+        A run whose request is still there (in a backlog, or held by a worker) is left alone;
+        a second copy of one that did run would be acknowledged without running (run id)."""
+        rt = self.runtime
+        stale = await store.long_queued(rt.pool, older_than_s=self.stale_after_s, limit=REQUEUE_CHECKS)
+        lost = await dispatch.missing(rt.nc.jetstream(), rt.subjects, stale)
+        if lost:
+            await dispatch.publish(rt.publisher, lost)
+            log.warning("scheduler.requeued", runs=[r.run_id for r in lost], reason="request lost from the work queue")
 
     def _warn_overrides(self, d: store.DealerJobs) -> None:
         for error in override_errors(d.schedules, self.jobs):

@@ -225,6 +225,19 @@ async def dealers_waiting(conn: Conn, *, older_than_s: float) -> list[str]:
     return [r["dealer_id"] for r in rows]
 
 
+async def long_queued(conn: Conn, *, older_than_s: float, limit: int) -> list[RunRef]:
+    """Runs whose request went onto the work queue longer ago than this and that no worker
+    has claimed, oldest first."""
+    rows = await conn.fetch(
+        """SELECT run_id, dealer_id, job, cycle, scheduled_for FROM job_runs
+           WHERE status = 'queued' AND published_at < now() - make_interval(secs => $1)
+           ORDER BY published_at LIMIT $2""",
+        older_than_s,
+        limit,
+    )
+    return [RunRef(*row) for row in rows]
+
+
 async def open_run(conn: Conn, dealer_id: str, job: str) -> str | None:
     """The dealer's queued or running run of this job, if any."""
     value: str | None = await conn.fetchval(

@@ -255,3 +255,39 @@ async def test_a_cyclic_graph_is_refused_at_start(settings: Settings, js_streams
             Scheduler(rt, cyclic)
         with pytest.raises(GraphError, match="cycle"):
             JobRunner(rt, {}, table=cyclic)
+
+
+async def test_a_request_lost_from_the_work_queue_is_published_again(
+    settings: Settings, js_streams: StreamsFile, db: asyncpg.Pool, nc: NatsClient, subjects: Subjects
+) -> None:
+    """A server that crashed before its fsync can lose a request the run's row says is queued:
+    the scheduler publishes it again; a request still on the queue is left alone."""
+    source = FakeSource()
+    js = nc.jetstream()
+    stream = subjects.stream("OD_JOBS")
+    # A crash that loses a request loses its duplicate-detection entry too; deleting the message
+    # does not, so the test shortens the window and lets it pass before the scheduler looks.
+    config = (await js.stream_info(stream)).config
+    config.duplicate_window = 0.2
+    await js.update_stream(config)
+    async with source.serve(), runtime_for(fast(settings)) as rt:
+        for dealer in ("lost", "kept"):
+            await insert_dealer(db, dealer, ["dealer_com"], source.url)
+        scheduler = Scheduler(rt)
+        assert (await scheduler.tick()).published == 4  # dealer_com and url_shortening each
+        lost = await js.get_last_msg(stream, subjects.jobs("lost", "dealer_com"))
+        await js.delete_msg(stream, lost.seq)
+        await db.execute("UPDATE job_runs SET published_at = now() - interval '1 hour'")
+        await asyncio.sleep(0.3)  # past the duplicate window
+
+        await scheduler.tick()
+        info = await js.stream_info(stream)
+        assert info.state.messages == 4  # the lost one again, the others once
+        again = await js.get_last_msg(stream, subjects.jobs("lost", "dealer_com"))
+        assert again.data == lost.data
+        async with job_worker(rt):
+            await wait_for(lambda: all_ended(db, 4), what="every run to end")
+    assert {r["status"] for r in (await runs(db)).values()} == {"succeeded"}
+    assert Counter((s.dealer_id, s.job) for s in source.seen) == {
+        (d, j): 1 for d in ("lost", "kept") for j in ("dealer_com", "url_shortening")
+    }
