@@ -14,7 +14,6 @@ from typing import Any
 
 import anyio
 import asyncpg
-import msgspec
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
@@ -27,7 +26,6 @@ from od.api.routing import Operation, runtime
 
 NDJSON = "application/x-ndjson"
 BATCH_ROWS = 1000
-_encoder = msgspec.json.Encoder()
 
 
 class CursorStream(StreamingResponse):
@@ -48,7 +46,7 @@ class CursorStream(StreamingResponse):
         try:
             while rows := await following:
                 following = asyncio.ensure_future(cursor.fetch(BATCH_ROWS))
-                yield _encoder.encode_lines([store.vehicle_record(row) for row in rows])
+                yield "".join(f"{row[0]}\n" for row in rows).encode()  # JSON written by Postgres
         finally:
             if not following.done():
                 # The stream ended early (client gone): the connection must be idle again

@@ -16,7 +16,7 @@ import msgspec
 from msgspec import Meta
 
 from od.api.geo import EARTH_RADIUS_KM, bounding_box
-from od.api.views import DealerView, NearbyVehicle, VehicleCounts
+from od.api.views import DealerView, VehicleCounts
 from od.events import Address, FieldWarning, Location, VehicleRecord
 from od.events.model import Condition, DealerId
 
@@ -50,8 +50,42 @@ _CAST = {"price": "v.price::text", "msrp": "v.msrp::text", "warnings": "v.warnin
 VEHICLE_COLUMNS = ", ".join(
     f"{_CAST[f.name]} AS {f.name}" if f.name in _CAST else f"v.{f.name}" for f in msgspec.structs.fields(VehicleRecord)
 )
+
+
+def _utc_json(column: str) -> str:
+    """A ``timestamptz`` written as msgspec writes a UTC datetime: RFC 3339 with ``Z``,
+    microseconds only when there are some."""
+    utc = f"({column} AT TIME ZONE 'UTC')"
+    return (
+        f"to_char({utc}, 'YYYY-MM-DD\"T\"HH24:MI:SS') || CASE WHEN date_part('microseconds', {column})::int"
+        f" % 1000000 = 0 THEN 'Z' ELSE to_char({utc}, '.US\"Z\"') END"
+    )
+
+
+def _is_time(field: msgspec.inspect.Field) -> bool:
+    kinds = field.type.types if isinstance(field.type, msgspec.inspect.UnionType) else (field.type,)
+    bare = (kind.type if isinstance(kind, msgspec.inspect.Metadata) else kind for kind in kinds)
+    return any(isinstance(kind, msgspec.inspect.DateTimeType) for kind in bare)
+
+
+def _vehicle_json() -> str:
+    """The SQL that writes a row as its ``VehicleRecord`` JSON: the same fields in the same
+    order with the same values as the encoder writes (a test holds them equal). Listings and
+    feeds pass it through instead of decoding rows into Structs and encoding them again,
+    which was most of the API's CPU."""
+    info = msgspec.inspect.type_info(VehicleRecord)
+    assert isinstance(info, msgspec.inspect.StructType)
+    pairs = []
+    for field in info.fields:
+        value = _utc_json(f"v.{field.name}") if _is_time(field) else _CAST.get(field.name, f"v.{field.name}")
+        if field.name == "warnings":
+            value = "v.warnings"  # jsonb: embedded as JSON, not as a string
+        pairs.append(f"'{field.name}', {value}")
+    return f"json_build_object({', '.join(pairs)})::text"
+
+
+VEHICLE_JSON = _vehicle_json()
 _VEHICLE_FIELDS = tuple(f.name for f in msgspec.structs.fields(VehicleRecord))
-_NEARBY_FIELDS = ("distance_km", *_VEHICLE_FIELDS)
 _STATUS = {"available": "v.status = 'available'", "sold": "v.status = 'sold'"}
 _warnings = msgspec.json.Decoder(list[FieldWarning])
 
@@ -69,12 +103,6 @@ def vehicle_record(row: asyncpg.Record) -> VehicleRecord:
     """A row selected as ``VEHICLE_COLUMNS``."""
     record: VehicleRecord = _struct(VehicleRecord, _VEHICLE_FIELDS, row)
     return record
-
-
-def nearby_vehicle(row: asyncpg.Record) -> NearbyVehicle:
-    """A row selected as ``distance_km, VEHICLE_COLUMNS``."""
-    vehicle: NearbyVehicle = _struct(NearbyVehicle, _NEARBY_FIELDS, row)
-    return vehicle
 
 
 def filter_sql(filters: VehicleFilters, args: list[Any]) -> list[str]:
@@ -109,8 +137,8 @@ def filter_sql(filters: VehicleFilters, args: list[Any]) -> list[str]:
 
 async def list_vehicles(
     pool: asyncpg.Pool, filters: VehicleFilters, *, after: str | None, limit: int
-) -> list[VehicleRecord]:
-    """One page in ``vehicle_id`` order, strictly after ``after``."""
+) -> list[tuple[str, str]]:
+    """One page in ``vehicle_id`` order, strictly after ``after``: ``(vehicle_id, JSON)``."""
     args: list[Any] = []
     clauses = filter_sql(filters, args)
     if after is not None:
@@ -118,10 +146,10 @@ async def list_vehicles(
         clauses.append(f"v.vehicle_id > ${len(args)}")
     args.append(limit)
     sql = (
-        f"SELECT {VEHICLE_COLUMNS} FROM {VISIBLE} WHERE {' AND '.join(clauses)}"  # noqa: S608 (constants only)
+        f"SELECT v.vehicle_id, {VEHICLE_JSON} FROM {VISIBLE} WHERE {' AND '.join(clauses)}"  # noqa: S608 (constants only)
         f" ORDER BY v.vehicle_id LIMIT ${len(args)}"
     )
-    return [vehicle_record(row) for row in await pool.fetch(sql, *args)]
+    return [(row[0], row[1]) for row in await pool.fetch(sql, *args)]
 
 
 async def get_vehicle(pool: asyncpg.Pool, vehicle_id: str) -> VehicleRecord | None:
@@ -147,8 +175,9 @@ async def nearby_vehicles(
     radius_km: float,
     after: tuple[float, str] | None,
     limit: int,
-) -> list[NearbyVehicle]:
-    """Nearest first (ties by ``vehicle_id``), strictly after the ``(distance, vehicle_id)`` key.
+) -> list[tuple[float, str, str]]:
+    """Nearest first (ties by ``vehicle_id``), strictly after the ``(distance, vehicle_id)`` key:
+    ``(distance_km, vehicle_id, JSON of the vehicle)``.
 
     Dealers in the bounding box come off the ``dealers (lat, lng)`` index and are ordered by
     exact distance; each one's vehicles come off its ``(dealer_id, status, vehicle_id)`` index,
@@ -163,7 +192,7 @@ async def nearby_vehicles(
         clauses.append(f"(n.distance > ${len(args) - 1} OR v.vehicle_id > ${len(args)})")
     args.append(limit)
     sql = f"""
-        SELECT n.distance AS distance_km, v.* FROM (
+        SELECT n.distance, v.vehicle_id, {VEHICLE_JSON} FROM (
             SELECT d.dealer_id, d.distance FROM (
                 SELECT d.dealer_id, {_haversine_sql("$1::float8", "$2::float8")} AS distance
                 FROM dealers d
@@ -174,15 +203,14 @@ async def nearby_vehicles(
             ORDER BY d.distance, d.dealer_id
         ) n
         CROSS JOIN LATERAL (
-            SELECT {VEHICLE_COLUMNS} FROM vehicles v
+            SELECT v.* FROM vehicles v
             WHERE v.dealer_id = n.dealer_id AND {" AND ".join(clauses)}
             ORDER BY v.vehicle_id LIMIT ${len(args)}
         ) v
         ORDER BY n.distance, v.vehicle_id
         LIMIT ${len(args)}
     """  # noqa: S608 (constants and placeholders only)
-    rows = await pool.fetch(sql, *args)
-    return [nearby_vehicle(row) for row in rows]
+    return [(row[0], row[1], row[2]) for row in await pool.fetch(sql, *args)]
 
 
 _DEALER_SQL = """
@@ -280,7 +308,7 @@ async def projection_state(conn: Any, dealer_id: str | None = None) -> Projectio
 def feed_sql(dealer_id: str | None) -> tuple[str, list[Any]]:
     """Every available visible vehicle (of one dealer), in ``vehicle_id`` order."""
     where, args = ("AND v.dealer_id = $1", [dealer_id]) if dealer_id is not None else ("", [])
-    sql = f"SELECT {VEHICLE_COLUMNS} FROM {VISIBLE} WHERE v.status = 'available' {where} ORDER BY v.vehicle_id"  # noqa: S608
+    sql = f"SELECT {VEHICLE_JSON} FROM {VISIBLE} WHERE v.status = 'available' {where} ORDER BY v.vehicle_id"  # noqa: S608
     return sql, args
 
 

@@ -73,8 +73,8 @@ async def list_vehicles(request: Request, query: VehicleQuery) -> Response:
         (after,) = decode_cursor(query.cursor, tuple[str], scope="vehicles", filters=filters)
     rows = await store.list_vehicles(runtime(request).pool, filters, after=after, limit=query.limit + 1)
     items, last = store.split_page(rows, query.limit)
-    next_cursor = None if last is None else encode_cursor((last.vehicle_id,), scope="vehicles", filters=filters)
-    return json_response(VehiclePage(items=list(items), next_cursor=next_cursor))
+    next_cursor = None if last is None else encode_cursor((last[0],), scope="vehicles", filters=filters)
+    return page_response([item for _, item in items], next_cursor)
 
 
 async def nearby_vehicles(request: Request, query: NearbyQuery) -> Response:
@@ -92,10 +92,9 @@ async def nearby_vehicles(request: Request, query: NearbyQuery) -> Response:
         limit=query.limit + 1,
     )
     items, last = store.split_page(rows, query.limit)
-    next_cursor = (
-        None if last is None else encode_cursor((last.distance_km, last.vehicle_id), scope="nearby", filters=filters)
-    )
-    return json_response(NearbyPage(items=list(items), next_cursor=next_cursor))
+    next_cursor = None if last is None else encode_cursor(last[:2], scope="nearby", filters=filters)
+    # NearbyVehicle is the record and then its distance: the record's JSON, one field longer.
+    return page_response([f'{item[:-1]}, "distance_km" : {distance!r}}}' for distance, _, item in items], next_cursor)
 
 
 async def get_vehicle(request: Request, path: VehiclePath) -> Response:
@@ -110,6 +109,13 @@ async def get_vehicle(request: Request, path: VehiclePath) -> Response:
         document = jsonld.car(vehicle, dealer, rt.settings.public_base_url)
         return Response(jsonld.encode(document), headers=headers, media_type=LD_JSON)
     return json_response(vehicle, headers=headers)
+
+
+def page_response(items: list[str], next_cursor: str | None) -> Response:
+    """A ``VehiclePage`` / ``NearbyPage`` whose items Postgres wrote as JSON already
+    (``store.VEHICLE_JSON``): spliced into the page, not decoded and encoded again."""
+    body = f'{{"items":[{",".join(items)}],"next_cursor":{msgspec.json.encode(next_cursor).decode()}}}'
+    return Response(body.encode(), media_type=JSON)
 
 
 operations = [

@@ -3,6 +3,8 @@ while rows change underneath, invisible vehicles of deleted dealers, problem+jso
 
 from __future__ import annotations
 
+import json
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 from urllib.parse import quote
@@ -240,3 +242,36 @@ async def test_one_vehicle(api: Api, fleet: dict[str, str]) -> None:
         async with api.get("/v1/vehicles/" + path) as resp:
             assert resp.status == 404 if path != "x" else resp.status in (400, 404)
             assert resp.content_type == "application/problem+json"
+
+
+async def test_postgres_writes_each_record_as_the_encoder_does(api: Api, db: asyncpg.Pool) -> None:
+    """Listings and feeds send the JSON Postgres builds (``store.VEHICLE_JSON``); the single
+    vehicle endpoint encodes a ``VehicleRecord``. Both must say the same, for every kind of value."""
+    await add_dealer(db, "d1")
+    odd = {
+        "vin": None,
+        "stock_number": 'A"1\\\\é',
+        "description": "Line 1\nLine 2\t\u2603 \U0001f697 </script>",
+        "images": [],
+        "options": ["Sunroof", 'Heated "seats"'],
+        "price": Decimal("1234567890.05"),
+        "msrp": None,
+        "mileage": 0,
+        "date_in_stock": date(2026, 2, 28),
+        "first_seen_at": datetime(2026, 1, 1, 0, 0, 0, 120_000, tzinfo=UTC),
+        "sold_at": None,
+        "short_url": "https://od.example/x",
+        "warnings": '[{"field": "vin", "code": "check_digit", "detail": "VIN check digit does not match"}]',
+    }
+    ids = [await add_vehicle(db, "d1", "stock:odd", **odd), await add_vehicle(db, "d1", vin(7))]
+    async with api.get("/v1/vehicles?dealer_id=d1") as resp:
+        listed = (await resp.json())["items"]
+    async with api.get("/v1/feeds/vehicles.ndjson") as resp:
+        fed = [json.loads(line) for line in (await resp.text()).splitlines()]
+    for vehicle_id, from_list, from_feed in zip(sorted(ids), listed, fed, strict=True):
+        async with api.get(f"/v1/vehicles/{quote(vehicle_id, safe='')}") as resp:
+            one = await resp.json()
+        assert from_list == one == from_feed
+        msgspec.convert(from_list, VehicleRecord)  # and it is a valid record
+    times = {item["vehicle_id"]: item["first_seen_at"] for item in listed}
+    assert times == {ids[0]: "2026-01-01T00:00:00.120000Z", ids[1]: "2026-11-01T12:00:00Z"}
