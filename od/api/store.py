@@ -52,39 +52,9 @@ VEHICLE_COLUMNS = ", ".join(
 )
 
 
-def _utc_json(column: str) -> str:
-    """A ``timestamptz`` written as msgspec writes a UTC datetime: RFC 3339 with ``Z``,
-    microseconds only when there are some."""
-    utc = f"({column} AT TIME ZONE 'UTC')"
-    return (
-        f"to_char({utc}, 'YYYY-MM-DD\"T\"HH24:MI:SS') || CASE WHEN date_part('microseconds', {column})::int"
-        f" % 1000000 = 0 THEN 'Z' ELSE to_char({utc}, '.US\"Z\"') END"
-    )
-
-
-def _is_time(field: msgspec.inspect.Field) -> bool:
-    kinds = field.type.types if isinstance(field.type, msgspec.inspect.UnionType) else (field.type,)
-    bare = (kind.type if isinstance(kind, msgspec.inspect.Metadata) else kind for kind in kinds)
-    return any(isinstance(kind, msgspec.inspect.DateTimeType) for kind in bare)
-
-
-def _vehicle_json() -> str:
-    """The SQL that writes a row as its ``VehicleRecord`` JSON: the same fields in the same
-    order with the same values as the encoder writes (a test holds them equal). Listings and
-    feeds pass it through instead of decoding rows into Structs and encoding them again,
-    which was most of the API's CPU."""
-    info = msgspec.inspect.type_info(VehicleRecord)
-    assert isinstance(info, msgspec.inspect.StructType)
-    pairs = []
-    for field in info.fields:
-        value = _utc_json(f"v.{field.name}") if _is_time(field) else _CAST.get(field.name, f"v.{field.name}")
-        if field.name == "warnings":
-            value = "v.warnings"  # jsonb: embedded as JSON, not as a string
-        pairs.append(f"'{field.name}', {value}")
-    return f"json_build_object({', '.join(pairs)})::text"
-
-
-VEHICLE_JSON = _vehicle_json()
+VEHICLE_JSON = "v.record_json"
+"""The row's ``VehicleRecord`` as JSON, kept by Postgres (migrations/0007): listings and feeds
+send it as it is."""
 _VEHICLE_FIELDS = tuple(f.name for f in msgspec.structs.fields(VehicleRecord))
 _STATUS = {"available": "v.status = 'available'", "sold": "v.status = 'sold'"}
 _warnings = msgspec.json.Decoder(list[FieldWarning])

@@ -240,10 +240,12 @@ class Replay:
 
 
 async def _carry_foreign(conn: Conn, live: str, key: str, owned: Sequence[str]) -> None:
-    """Copy the columns of ``live`` the projection does not own (e.g. ``vehicles.short_url``)."""
+    """Copy the columns of ``live`` the projection does not own (e.g. ``vehicles.short_url``);
+    generated ones (``vehicles.record_json``) follow by themselves."""
     rows = await conn.fetch(
         """SELECT column_name FROM information_schema.columns
-           WHERE table_schema = current_schema() AND table_name = $1 ORDER BY ordinal_position""",
+           WHERE table_schema = current_schema() AND table_name = $1 AND is_generated = 'NEVER'
+           ORDER BY ordinal_position""",
         live,
     )
     foreign = [r["column_name"] for r in rows if r["column_name"] not in owned]

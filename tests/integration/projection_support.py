@@ -18,8 +18,9 @@ from od.projections.db import Conn
 from od.runtime import Runtime
 
 T0 = datetime(2026, 3, 1, 8, tzinfo=UTC)
-VOLATILE = ("updated_at", "sold_at")
-"""Columns that record when a change was applied: they follow the delivery order."""
+VOLATILE = ("updated_at", "sold_at", "record_json")
+"""Columns that record when a change was applied (and the record's JSON, which holds them):
+they follow the delivery order."""
 
 
 def observed(key: int, source: str = "homenet", minute: int = 0, dealer: str = "d1", **fields: Any) -> VehicleObserved:
