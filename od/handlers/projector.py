@@ -80,7 +80,7 @@ class Projector:
     apply: Apply
 
     async def run(self, stop: Any, *, batch: int = 1000) -> None:
-        consumer = bus.PullConsumer(
+        consumer = bus.InboxPullConsumer(
             self.runtime.nc, self.runtime.subjects.stream(self.stream), self.consumer, self.handle, batch=batch
         )
         await consumer.run(stop)
