@@ -18,8 +18,6 @@ how a batch is applied to the fresh ones, and what other workers wrote that surv
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import re
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -28,10 +26,10 @@ from typing import Any
 
 import asyncpg
 from nats.aio.client import Client as NatsClient
-from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from tqdm import tqdm
 
+from od import bus
 from od.events import DealerChanged, EventDecodeError, FeedCompleted, Subjects, VehicleObserved, decode_event
 from od.handlers import deadletters
 from od.log import get_logger
@@ -43,6 +41,7 @@ log = get_logger(__name__)
 
 SUFFIX = "__rebuild"
 SWAP_ATTEMPTS = 5
+FETCH_WAIT_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -104,31 +103,6 @@ class ReplayResult:
         return self.events / self.seconds if self.seconds else 0.0
 
 
-class _Feed:
-    """An ephemeral, unacknowledged pull consumer over the whole stream, fetched one batch ahead."""
-
-    def __init__(self, sub: JetStreamContext.PullSubscription, batch: int) -> None:
-        self._sub = sub
-        self._batch = batch
-        self._next: asyncio.Task[list[Any]] | None = None
-
-    def _fetch(self) -> asyncio.Task[list[Any]]:
-        return asyncio.create_task(self._sub.fetch(self._batch, timeout=5))
-
-    async def batch(self) -> list[Any]:
-        task = self._next or self._fetch()
-        msgs = await task
-        self._next = self._fetch()
-        return msgs
-
-    async def close(self) -> None:
-        if self._next is not None:
-            self._next.cancel()
-            with contextlib.suppress(Exception, asyncio.CancelledError):
-                await self._next
-        await self._sub.unsubscribe()
-
-
 class Replay:
     def __init__(
         self,
@@ -168,7 +142,8 @@ class Replay:
             ),
         )
         assert consumer.name is not None
-        feed = _Feed(await js.pull_subscribe_bind(durable=consumer.name, stream=self.stream), self.batch)
+        # Unacknowledged and one pull ahead: the next batch arrives while this one is applied.
+        feed = await bus.InboxFetcher(self.nc, self.stream, consumer.name).start()
         try:
             with tqdm(
                 total=info.state.messages,
@@ -184,11 +159,11 @@ class Replay:
             await feed.close()
         return ReplayResult(self.events, self.skipped, self.last_seq, time.perf_counter() - started)
 
-    async def _until(self, feed: _Feed, target: int, conn: Conn | None, bar: Any) -> None:
+    async def _until(self, feed: bus.InboxFetcher, target: int, conn: Conn | None, bar: Any) -> None:
         """Apply the stream up to sequence ``target`` (each batch in its own transaction, or
         in ``conn``'s when given)."""
         while self.last_seq < target:
-            msgs = await feed.batch()
+            msgs = await feed.fetch(self.batch, FETCH_WAIT_S)
             events: list[Any] = []
             for msg in msgs:
                 seq = msg.metadata.sequence.stream
@@ -219,7 +194,7 @@ class Replay:
                 await conn.execute(f"DROP TABLE IF EXISTS {live}{SUFFIX}")
                 await conn.execute(f"CREATE TABLE {live}{SUFFIX} (LIKE {live} INCLUDING ALL)")
 
-    async def _swap(self, feed: _Feed, bar: Any) -> None:
+    async def _swap(self, feed: bus.InboxFetcher, bar: Any) -> None:
         js = self.nc.jetstream()
         tables = self.projection.tables
         for attempt in range(1, SWAP_ATTEMPTS + 1):
