@@ -67,6 +67,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """Dealer web sites: requests in flight per host."""
     scrape_rate_per_s: float = 10.0
     """Dealer web sites: requests started per second per host."""
+    scrape_max_crawl_delay_s: float = 10.0
+    """Dealer web sites: the longest robots.txt ``Crawl-delay`` honoured; a longer one is capped
+    and logged (60 s would stretch a 1,000-page crawl over 17 hours, past every schedule)."""
     scrape_max_detail_pages: int = 5000
     jobs_max_dealers: int = 3
     """Job worker: dealers whose jobs run at once (per worker process)."""

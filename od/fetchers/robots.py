@@ -21,6 +21,9 @@ from protego import Protego
 
 from od.fetchers.base import Http
 from od.fetchers.errors import TransientSourceError
+from od.log import get_logger
+
+log = get_logger(__name__)
 
 UNAVAILABLE = tuple(status for status in range(400, 500) if status != 429)
 """robots.txt answers that mean "no rules" (RFC 9309 §2.3.1.3)."""
@@ -75,6 +78,7 @@ class RobotsRules:
     applied to the run's per-host request rate (the stricter of the two wins)."""
 
     http: Http
+    max_delay: float
     _hosts: dict[str, asyncio.Task[Robots]] = field(default_factory=dict)
 
     async def of(self, url: str) -> Robots:
@@ -89,7 +93,10 @@ class RobotsRules:
     async def _read(self, site_origin: str) -> Robots:
         robots = await read_robots(self.http, site_origin)
         if robots.crawl_delay:
-            self.http.slow_down(urlsplit(site_origin).netloc, robots.crawl_delay)
+            delay = min(robots.crawl_delay, self.max_delay)
+            if delay < robots.crawl_delay:
+                log.warning("scrape.crawl_delay_capped", site=site_origin, asked=robots.crawl_delay, used=delay)
+            self.http.slow_down(urlsplit(site_origin).netloc, delay)
         return robots
 
     async def close(self) -> None:

@@ -4,6 +4,7 @@ unreachable robots.txt failing the run."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 
 import pytest
@@ -83,6 +84,19 @@ async def test_crawl_delay_spaces_the_requests(settings: Settings, js_streams: S
     assert len(arrivals) == 1 + 1 + 5  # sitemap (404), listing, details
     gaps = [later - earlier for earlier, later in itertools.pairwise(arrivals)]
     assert min(gaps) >= 0.15, gaps
+
+
+async def test_a_huge_crawl_delay_is_capped(settings: Settings, js_streams: StreamsFile) -> None:
+    async with FakeDealerSite(generate(3, seed=45)) as fake:
+        fake.has_sitemap = False
+        fake.robots_txt = "User-agent: *\nCrawl-delay: 3600\n"  # an hour between requests
+        capped = {"scrape_rate_per_s": 1000, "scrape_max_crawl_delay_s": 0.1}
+        async with opened(settings, **capped) as runtime:
+            await add_dealer(runtime, "site", {"scrape": {"inventory_url": fake.url + "/inventory/"}})
+            summary = await asyncio.wait_for(run_fetch(runtime, "site", "scrape"), 10)
+    assert summary.complete and summary.published == 3
+    arrivals = sorted(r.at for r in fake.requests if r.path != "/robots.txt")
+    assert min(later - earlier for earlier, later in itertools.pairwise(arrivals)) >= 0.08
 
 
 async def test_robots_txt_decides_whether_the_run_may_crawl(settings: Settings, js_streams: StreamsFile) -> None:
