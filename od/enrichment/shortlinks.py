@@ -228,8 +228,10 @@ class ShortLinker:
         )
 
     async def _show(self, task: LinkTask, short_url: str | None) -> None:
+        # short_url is a public field: updated_at moves with it, so feeds' ETags and sitemaps'
+        # lastmod notice the change.
         await self._pool.execute(
-            """UPDATE vehicles SET short_url = $3
+            """UPDATE vehicles SET short_url = $3, updated_at = greatest(updated_at, now())
                WHERE vehicle_id = $1 AND dealer_url = $2 AND short_url IS DISTINCT FROM $3""",
             task.vehicle_id,
             task.dealer_url,

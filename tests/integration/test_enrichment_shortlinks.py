@@ -15,6 +15,7 @@ from od.fakes.server import Fault
 from od.fakes.vehicle_pages import FakeVehiclePages
 from od.streams import StreamsFile
 from tests.integration.enrichment_support import (
+    T0,
     changed,
     counter,
     insert_dealer,
@@ -67,6 +68,8 @@ async def test_link_made_once_per_destination_new_for_a_new_page_kept_when_sold(
         async with running(rt, "shortlinks"):
             await publisher.publish(changed("d1:A", "created", dealer_url=page_a))
             first = await wait_for(lambda: short_url(db, "d1:A"), what="d1:A's link")
+            # A public field changed: updated_at moves with it (feeds' ETags, sitemaps' lastmod).
+            assert await db.fetchval("SELECT updated_at FROM vehicles WHERE vehicle_id = 'd1:A'") > T0
             await publisher.publish(changed("d1:B", "created", dealer_url=page_a))
             await publisher.publish(changed("d1:A", "relisted", dealer_url=page_a))
             await publisher.publish(changed("d1:A", "updated", dealer_url=page_a, fields=["price"]))
