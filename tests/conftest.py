@@ -54,6 +54,10 @@ async def database_url(backends: Backends) -> AsyncIterator[str]:
     await drop_test_database(backends.database_url, url)
 
 
+other_database_url = database_url
+"""A second fresh, migrated database in the same test: where a clean run goes, to compare with."""
+
+
 @pytest.fixture
 async def empty_database_url(backends: Backends) -> AsyncIterator[str]:
     """A fresh database with no migrations applied."""

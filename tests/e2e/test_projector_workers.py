@@ -9,7 +9,6 @@ import signal
 import asyncpg
 from nats.aio.client import Client as NatsClient
 
-from od import migrate
 from od.config import Settings
 from od.events import FeedCompleted, Subjects, VehicleObserved
 from od.projections.vehicles import VehicleStore
@@ -32,7 +31,7 @@ def history() -> list[VehicleObserved | FeedCompleted]:
 
 
 async def test_two_worker_processes_equal_one(
-    settings: Settings, js_streams: StreamsFile, nc: NatsClient, subjects: Subjects, empty_database_url: str
+    settings: Settings, js_streams: StreamsFile, nc: NatsClient, subjects: Subjects, other_database_url: str
 ) -> None:
     events = history()
     runtime = await Runtime.open(settings, name="od-test-workers")
@@ -52,9 +51,8 @@ async def test_two_worker_processes_equal_one(
     finally:
         await runtime.close()
 
-    alone = await asyncpg.connect(empty_database_url)
+    alone = await asyncpg.connect(other_database_url)
     try:
-        await migrate.migrate(alone)
         async with alone.transaction():
             await VehicleStore().apply(alone, events)
         assert await snapshot(alone, drop=VOLATILE) == two

@@ -9,11 +9,10 @@ import asyncio
 import os
 from collections.abc import AsyncIterator
 
-import asyncpg
 import pytest
 from nats.aio.client import Client as NatsClient
 
-from od import migrate, streams
+from od import streams
 from od.bench import crash
 from od.config import Settings
 from od.events import Subjects
@@ -31,15 +30,10 @@ async def crash_streams(nc: NatsClient, subjects: Subjects) -> AsyncIterator[Non
 
 
 @pytest.mark.usefixtures("crash_streams")
-async def test_kill_9_of_the_projector_loses_and_repeats_nothing(settings: Settings, empty_database_url: str) -> None:
-    clean = await asyncpg.connect(empty_database_url)
-    try:
-        await migrate.migrate(clean)
-    finally:
-        await clean.close()
+async def test_kill_9_of_the_projector_loses_and_repeats_nothing(settings: Settings, other_database_url: str) -> None:
     seed = int.from_bytes(os.urandom(2), "big")
     result = await asyncio.wait_for(
-        crash.crash_and_compare(settings, empty_database_url, n=N, kills=KILLS, seed=seed), 120
+        crash.crash_and_compare(settings, other_database_url, n=N, kills=KILLS, seed=seed), 120
     )
     print(result)  # shown on failure, with the seed that placed the kills
     assert result.kills == KILLS

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncpg
 
-from od import migrate
 from od.bench import crash
 from od.events import FeedCompleted, VehicleObserved
 from od.projections.vehicles import VehicleStore
@@ -26,15 +25,10 @@ async def fold(url: str, events: list[VehicleObserved | FeedCompleted], size: in
     return ids
 
 
-async def test_batch_boundaries_change_nothing(database_url: str, empty_database_url: str) -> None:
-    conn = await asyncpg.connect(empty_database_url)
-    try:
-        await migrate.migrate(conn)
-    finally:
-        await conn.close()
+async def test_batch_boundaries_change_nothing(database_url: str, other_database_url: str) -> None:
     events = [e for chunk in crash.chunks(2_000) for e in chunk]
     assert any(isinstance(e, VehicleObserved) and e.warnings for e in events)
     large = await fold(database_url, events, 1000)
-    small = await fold(empty_database_url, events, 37)
+    small = await fold(other_database_url, events, 37)
     assert len(large) > 1000 and sorted(small) == sorted(large)
-    assert await crash.mismatched_rows(database_url, empty_database_url) == 0
+    assert await crash.mismatched_rows(database_url, other_database_url) == 0
