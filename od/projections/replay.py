@@ -124,6 +124,7 @@ class Replay:
         self.skipped = 0
         self.last_seq = 0
         self._dead: set[int] = set()
+        self._consumer = ""  # the replay's own ephemeral consumer
 
     async def run(self) -> ReplayResult:
         started = time.perf_counter()
@@ -142,6 +143,7 @@ class Replay:
             ),
         )
         assert consumer.name is not None
+        self._consumer = consumer.name
         # Unacknowledged and one pull ahead: the next batch arrives while this one is applied.
         feed = await bus.InboxFetcher(self.nc, self.stream, consumer.name).start()
         try:
@@ -164,6 +166,11 @@ class Replay:
         in ``conn``'s when given)."""
         while self.last_seq < target:
             msgs = await feed.fetch(self.batch, FETCH_WAIT_S)
+            if not msgs:
+                info = await self.nc.jetstream().consumer_info(self.stream, self._consumer)
+                if not info.num_pending:  # the rest up to ``target`` was deleted from the stream
+                    self.last_seq = target
+                continue
             events: list[Any] = []
             for msg in msgs:
                 seq = msg.metadata.sequence.stream

@@ -93,6 +93,21 @@ async def test_replay_rebuilds_the_same_tables_while_the_live_ones_serve(runtime
     assert not any("rebuild" in name for name in indexes)
 
 
+async def test_replay_ends_when_the_last_messages_were_deleted(runtime: Runtime) -> None:
+    """Messages removed from the stream (``nats stream rmm``, limits) are never delivered: the
+    replay must not wait for them for ever."""
+    pub = runtime.publisher
+    await pub.publish(dealer("d1"))
+    await pub.publish_all([observed(k) for k in range(5)])
+    js = runtime.nc.jetstream()
+    stream = runtime.subjects.stream("OD_INVENTORY")
+    last = (await js.stream_info(stream)).state.last_seq
+    await js.delete_msg(stream, last)
+    result = await asyncio.wait_for(replay_vehicles(runtime.pool, runtime.nc, runtime.subjects, progress=False), 30)
+    assert result.events == 4 and result.last_seq == last
+    assert await runtime.pool.fetchval("SELECT count(*) FROM vehicles") == 4
+
+
 def at(street: str) -> Address:
     return Address(street=street, city="Tacoma", region="WA", postal_code="98402", country="US")
 
