@@ -78,7 +78,6 @@ class RobotsRules:
     applied to the run's per-host request rate (the stricter of the two wins)."""
 
     http: Http
-    max_delay: float
     _hosts: dict[str, asyncio.Task[Robots]] = field(default_factory=dict)
 
     async def of(self, url: str) -> Robots:
@@ -93,7 +92,7 @@ class RobotsRules:
     async def _read(self, site_origin: str) -> Robots:
         robots = await read_robots(self.http, site_origin)
         if robots.crawl_delay:
-            delay = min(robots.crawl_delay, self.max_delay)
+            delay = min(robots.crawl_delay, self.http.settings.scrape_max_crawl_delay_s)
             if delay < robots.crawl_delay:
                 log.warning("scrape.crawl_delay_capped", site=site_origin, asked=robots.crawl_delay, used=delay)
             self.http.slow_down(urlsplit(site_origin).netloc, delay)

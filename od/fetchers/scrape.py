@@ -119,7 +119,7 @@ class _Crawl:
     def __init__(self, p: Pull, site: Site) -> None:
         self.p = p
         self.site = site
-        self.robots = RobotsRules(p.http, p.settings.scrape_max_crawl_delay_s)
+        self.robots = RobotsRules(p.http)
         self.details: dict[str, asyncio.Task[Page | None]] = {}
         self.merged: dict[str, dict[str, object]] = {}
         self.listing_disallowed: str | None = None
