@@ -7,8 +7,9 @@ below, so the list of what a worker runs is readable in one place.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 
 from od.log import get_logger
@@ -47,4 +48,20 @@ async def run(runtime: Runtime, stop: asyncio.Event, only: list[str] | None = No
         await asyncio.gather(*tasks)
     finally:
         for task in tasks:
+            task.cancel()
+
+
+@contextlib.asynccontextmanager
+async def running(runtime: Runtime, only: list[str] | None = None, *, drain_s: float = 30.0) -> AsyncIterator[None]:
+    """The worker kinds as tasks of this process while the block runs (the demo, the soak);
+    stopped on exit, given ``drain_s`` to finish their batch, then cancelled."""
+    stop = asyncio.Event()
+    task = asyncio.create_task(run(runtime, stop, only), name="od-worker")
+    try:
+        yield
+    finally:
+        stop.set()
+        try:
+            await asyncio.wait_for(task, drain_s)
+        except (TimeoutError, asyncio.CancelledError):
             task.cancel()

@@ -13,12 +13,9 @@ No baseline: the figures are counts (what was processed, injected, retried, lost
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import random
 import time
 import uuid
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 import msgspec
@@ -135,20 +132,6 @@ def soak_settings(sources: SampleSources, base: Settings, dealers: int) -> Setti
     )
 
 
-@contextlib.asynccontextmanager
-async def _workers(rt: Runtime) -> AsyncIterator[None]:
-    stop = asyncio.Event()
-    task = asyncio.create_task(worker.run(rt, stop), name="od-soak-workers")
-    try:
-        yield
-    finally:
-        stop.set()
-        try:
-            await asyncio.wait_for(task, 30)
-        except (TimeoutError, asyncio.CancelledError):
-            task.cancel()
-
-
 async def poison(rt: Runtime, rng: random.Random, dealer_ids: list[str], n: int) -> None:
     """``n`` undecodable or malformed messages on inventory subjects (each its own message id)."""
     items = [
@@ -237,7 +220,7 @@ async def run(ctx: BenchContext) -> list[Figure]:
         settings = soak_settings(sources, await ctx.settings(), len(dealers))
         rt = await Runtime.open(settings, name="od-bench-soak", pool_size=20)
         try:
-            async with _workers(rt):
+            async with worker.running(rt):
                 return await _soak(rt, plan, sources, dealers)
         finally:
             await rt.close()

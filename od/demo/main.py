@@ -12,7 +12,7 @@ import contextlib
 import signal
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import uvicorn
@@ -64,20 +64,6 @@ class _Uvicorn(uvicorn.Server):
 
 def example_dealers(directory: Path = EXAMPLES) -> list[DealerChanged]:
     return [admin.load_file(path) for path in sorted(directory.glob("*.yaml"))]
-
-
-@contextlib.asynccontextmanager
-async def _task(name: str, coro: object, stop: asyncio.Event, drain_s: float = 15.0) -> AsyncIterator[None]:
-    """Run ``coro`` as a task until the block ends, then set ``stop`` and let it drain."""
-    task: asyncio.Task[object] = asyncio.create_task(coro, name=name)  # type: ignore[arg-type]
-    try:
-        yield
-    finally:
-        stop.set()
-        try:
-            await asyncio.wait_for(task, drain_s)
-        except (TimeoutError, asyncio.CancelledError):
-            task.cancel()
 
 
 async def run(base: Settings, *, once: bool, port: int, host: str = "127.0.0.1") -> int:
@@ -134,9 +120,8 @@ async def _demo(
         )
         rt = await Runtime.open(settings, name="od-demo", pool_size=10)
         stack.push_async_callback(rt.close)
-        workers_stop = asyncio.Event()
         with step(f"starting the workers ({', '.join(worker.KINDS)})"):
-            await stack.enter_async_context(_task("od-demo-workers", worker.run(rt, workers_stop), workers_stop))
+            await stack.enter_async_context(worker.running(rt, drain_s=15.0))
         with step(f"publishing {len(dealers)} dealers"):
             outcomes = await admin.upsert(rt, [sources.wire(d) for d in dealers], wait=30)
             pending = [o.dealer_id for o in outcomes if not o.applied]
