@@ -7,6 +7,8 @@ data in a directory of ours, so a second run reuses the data.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -17,9 +19,12 @@ import sys
 import sysconfig
 import time
 import warnings
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from od.config import Settings
 
 
 def free_port() -> int:
@@ -217,6 +222,36 @@ class EmbeddedPostgres:
                 self.process.kill()
                 self.process.wait()
         self.process = None
+
+
+@dataclass(frozen=True)
+class Servers:
+    nats_url: str
+    database_url: str
+
+
+@contextlib.asynccontextmanager
+async def servers_for(
+    settings: Settings, data_dir: Path, *, nats_port: int = 0, postgres_port: int = 0
+) -> AsyncIterator[Servers]:
+    """The servers ``settings`` name (``OD_NATS_URL``, ``OD_DATABASE_URL``), each one missing
+    started here with its data under ``data_dir`` and stopped when the block ends."""
+    started: list[EmbeddedNats | EmbeddedPostgres] = []
+    try:
+        nats_url = settings.nats_url
+        if not nats_url:
+            nats = EmbeddedNats(data_dir / "nats", port=nats_port, sync=settings.nats_sync)
+            started.append(await asyncio.to_thread(nats.start))
+            nats_url = nats.url
+        database_url = settings.database_url
+        if not database_url:
+            pg = EmbeddedPostgres(data_dir / "postgres", port=postgres_port)
+            started.append(await asyncio.to_thread(pg.start))
+            database_url = pg.url
+        yield Servers(nats_url, database_url)
+    finally:
+        for server in reversed(started):
+            await asyncio.to_thread(server.stop)
 
 
 def _wait_until_accepting(port: int, log: Path, timeout: float = 30) -> None:

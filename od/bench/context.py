@@ -15,7 +15,7 @@ import asyncpg
 from od import migrate, streams
 from od.bus import connect
 from od.config import Settings
-from od.embedded import EmbeddedNats, EmbeddedPostgres
+from od.embedded import servers_for
 from od.events import Subjects
 
 
@@ -57,24 +57,14 @@ class BenchContext:
     @classmethod
     @contextlib.asynccontextmanager
     async def open(cls, settings: Settings, *, smoke: bool) -> AsyncIterator[BenchContext]:
-        with contextlib.ExitStack() as stack:
-            nats_url, database_url, backend = settings.nats_url, settings.database_url, "configured servers"
-            if not nats_url or not database_url:
-                root = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="od-bench-")))
-                backend = "embedded servers"
-                if not nats_url:
-                    nats = EmbeddedNats(root / "nats", sync=settings.nats_sync).start()
-                    stack.callback(nats.stop)
-                    nats_url = nats.url
-                if not database_url:
-                    pg = EmbeddedPostgres(root / "pg").start()
-                    stack.callback(pg.stop)
-                    database_url = pg.url
-            ctx = cls(nats_url, database_url, smoke, backend)
-            try:
-                yield ctx
-            finally:
-                await ctx._drop_databases()
+        backend = "configured servers" if settings.nats_url and settings.database_url else "embedded servers"
+        with tempfile.TemporaryDirectory(prefix="od-bench-") as root:
+            async with servers_for(settings, Path(root)) as found:
+                ctx = cls(found.nats_url, found.database_url, smoke, backend)
+                try:
+                    yield ctx
+                finally:
+                    await ctx._drop_databases()
 
     async def settings(self, spec: streams.StreamsFile | None = None) -> Settings:
         """Settings for a fresh installation: own namespace, own migrated database, streams

@@ -4,49 +4,24 @@ the streams and tables of the first. Either way, streams and migrations are appl
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 
 import asyncpg
 
 from od import bus, migrate, streams
 from od.config import Settings
 from od.demo.sources import port_or_free
-from od.embedded import EmbeddedNats, EmbeddedPostgres
+from od.embedded import Servers, servers_for
 from od.events import Subjects
 
 NATS_PORT = 14222
 POSTGRES_PORT = 15432
 
 
-@dataclass(frozen=True)
-class Servers:
-    nats_url: str
-    database_url: str
-    embedded: bool
-
-
-@contextlib.asynccontextmanager
-async def servers(settings: Settings) -> AsyncIterator[Servers]:
-    """The servers to use, started if need be (and stopped on exit)."""
-    started: list[EmbeddedNats | EmbeddedPostgres] = []
-    try:
-        nats_url = settings.nats_url
-        if not nats_url:
-            nats = EmbeddedNats(settings.data_dir / "nats", port=port_or_free(NATS_PORT), sync=settings.nats_sync)
-            started.append(await asyncio.to_thread(nats.start))
-            nats_url = nats.url
-        database_url = settings.database_url
-        if not database_url:
-            pg = EmbeddedPostgres(settings.data_dir / "postgres", port=port_or_free(POSTGRES_PORT))
-            started.append(await asyncio.to_thread(pg.start))
-            database_url = pg.url
-        yield Servers(nats_url, database_url, embedded=bool(started))
-    finally:
-        for server in reversed(started):
-            await asyncio.to_thread(server.stop)
+def servers(settings: Settings) -> contextlib.AbstractAsyncContextManager[Servers]:
+    """The servers to use, embedded ones (on the demo's usual ports when free) started if need be."""
+    ports = {"nats_port": port_or_free(NATS_PORT), "postgres_port": port_or_free(POSTGRES_PORT)}
+    return servers_for(settings, settings.data_dir, **ports)
 
 
 async def prepare(settings: Settings) -> tuple[int, int]:
