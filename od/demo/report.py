@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any
 from urllib.parse import quote
 
@@ -74,7 +73,7 @@ def disagreements(vehicle_id: str, states: dict[str, dict[str, Any]], record: di
 async def conflicts(pool: asyncpg.Pool) -> list[Conflict]:
     """Every disagreement among the sources of the vehicles listed by several sources."""
     rows = await pool.fetch(
-        "SELECT o.vehicle_id, o.source, o.registers, o.first_seen_at, o.last_seen_at, to_jsonb(v) AS record"
+        "SELECT o.vehicle_id, o.source, o.registers, o.first_seen_at, o.last_seen_at, v.record_json"
         " FROM vehicle_observations o JOIN vehicles v USING (vehicle_id)"
         " WHERE cardinality(v.sources) > 1 ORDER BY o.vehicle_id, o.source"
     )
@@ -83,17 +82,8 @@ async def conflicts(pool: asyncpg.Pool) -> list[Conflict]:
     for row in rows:
         state = unpack_state(row["registers"], row["first_seen_at"], row["last_seen_at"])
         states[row["vehicle_id"]][row["source"]] = state.values
-        records[row["vehicle_id"]] = _record(row["record"])
+        records[row["vehicle_id"]] = json.loads(row["record_json"])  # money as registers hold it: "123.00"
     return [c for vid, by_source in states.items() for c in disagreements(vid, by_source, records[vid])]
-
-
-def _record(value: Any) -> dict[str, Any]:
-    """A ``vehicles`` row (as ``to_jsonb``) with its values as registers hold them (money "123.00")."""
-    record = json.loads(value) if isinstance(value, str) else dict(value)
-    for money in ("price", "msrp"):
-        if record.get(money) is not None:
-            record[money] = f"{Decimal(str(record[money])):.2f}"
-    return record
 
 
 def conflict_lines(found: list[Conflict], limit_examples: int = 3) -> list[str]:
