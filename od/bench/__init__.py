@@ -56,5 +56,6 @@ async def run_benchmarks(names: list[str], *, smoke: bool, json_path: str | None
                 figures.append(figure)
             print(f"#   {name} took {time.perf_counter() - started:.1f}s", flush=True)
     if json_path:
+        Path(json_path).parent.mkdir(parents=True, exist_ok=True)
         Path(json_path).write_text(json.dumps({f.name: f.as_json() for f in figures}, indent=2) + "\n")
     return 0
