@@ -120,24 +120,34 @@ async def homenet(ctx: BenchContext) -> list[Figure]:
     ]  # fmt: skip
 
 
-def _stage_rate(document: str) -> float:
-    """Vehicles/s of decoding the compressed document and normalizing every vehicle."""
+def _stage_rate(document: str, runs: int = 3) -> float:
+    """Vehicles/s of decoding the compressed document and normalizing every vehicle (the best
+    of ``runs``: these machines are noisy)."""
     at = datetime.now(UTC)
-    started = time.perf_counter()
     columns = homenet_columns(FIELD_CODES)
-    count = 0
-    for record in parse_compressed(document):
-        observation_from_raw(homenet_raw(record, columns), dealer_id="b", source="homenet", occurred_at=at, run_id="r")
-        count += 1
-    return count / (time.perf_counter() - started)
+    best = 0.0
+    for _ in range(runs):
+        started = time.perf_counter()
+        count = 0
+        for record in parse_compressed(document):
+            observation_from_raw(
+                homenet_raw(record, columns), dealer_id="b", source="homenet", occurred_at=at, run_id="r"
+            )
+            count += 1
+        best = max(best, count / (time.perf_counter() - started))
+    return best
 
 
-def _lxml_walk(document: str) -> float:
-    """Vehicles/s of lxml parsing the document and reading every vehicle's attributes."""
-    started = time.perf_counter()
-    root = etree.fromstring(document.encode(), etree.XMLParser(huge_tree=True))
-    count = sum(1 for v in root.iter("V") if dict(v.attrib))
-    return count / (time.perf_counter() - started)
+def _lxml_walk(document: str, runs: int = 3) -> float:
+    """Vehicles/s of lxml parsing the document and reading every vehicle's attributes (best of
+    ``runs``)."""
+    best = 0.0
+    for _ in range(runs):
+        started = time.perf_counter()
+        root = etree.fromstring(document.encode(), etree.XMLParser(huge_tree=True))
+        count = sum(1 for v in root.iter("V") if dict(v.attrib))
+        best = max(best, count / (time.perf_counter() - started))
+    return best
 
 
 @contextlib.asynccontextmanager

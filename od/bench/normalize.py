@@ -116,5 +116,5 @@ async def run(ctx: BenchContext) -> list[Figure]:
     csv_rate = _best(runs, lambda: normalize(list(parse_homenet_csv(data))))
     return [
         Figure("normalize.observation_from_raw", ours, "vehicles/s", base, target=">= 20,000 vehicles/s"),
-        Figure("normalize.homenet_csv", csv_rate, "vehicles/s", base, target=">= 20,000 vehicles/s"),
+        Figure("normalize.homenet_csv", csv_rate, "vehicles/s", base, target="none (20,000/s is for SOAP)"),
     ]

@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
+from xml.parsers import expat
 
 import zeep
 import zeep.exceptions
@@ -42,20 +43,41 @@ FIELD_LIST = ",".join(FIELD_CODES)
 CURSOR_OVERLAP = timedelta(minutes=10)
 """An incremental pull asks for changes since the last pull's start minus this, so a change
 made while that pull ran is not missed (seeing a vehicle twice is harmless)."""
-_XML = etree.XMLParser(huge_tree=True, resolve_entities=False, no_network=True)
 
 
 def parse_compressed(document: str) -> Iterator[dict[str, str]]:
-    """The vehicles of a ``CompressedVehicles`` document, keyed by HomeNet field code."""
+    """The vehicles of a ``CompressedVehicles`` document, keyed by HomeNet field code.
+
+    Read with expat, not lxml: only attributes matter and no tree is built, which halves the
+    time of this, the slowest step of a HomeNet pull. A document type declaration (the door to
+    entity expansion) is refused.
+    """
     if not document.strip():
         raise ValueError("empty CompressedVehicles")
-    root = etree.fromstring(document.encode(), _XML)
-    header = root if root.tag == "F" else root.find(".//F")
-    if header is None:
+    headers: list[dict[str, str]] = []
+    vehicles: list[dict[str, str]] = []
+
+    def start(tag: str, attributes: dict[str, str]) -> None:
+        if tag == "V":
+            vehicles.append(attributes)
+        elif tag == "F":
+            headers.append(attributes)
+
+    def refuse_doctype(*_: object) -> None:
+        raise ValueError("a document type declaration is not allowed")
+
+    parser = expat.ParserCreate()
+    parser.StartElementHandler = start
+    parser.StartDoctypeDeclHandler = refuse_doctype
+    try:
+        parser.Parse(document, True)
+    except expat.ExpatError as exc:
+        raise ValueError(f"not XML: {exc}") from None
+    if not headers:
         raise ValueError("no F element naming the fields")
-    names = {key: str(value).strip().lower() for key, value in header.attrib.items()}
-    for vehicle in root.iter("V"):
-        yield {names.get(key, key): value for key, value in vehicle.attrib.items()}
+    names = {key: value.strip().lower() for key, value in headers[0].items()}
+    for attributes in vehicles:
+        yield {names.get(key, key): value for key, value in attributes.items()}
 
 
 @dataclass(frozen=True)
@@ -135,7 +157,7 @@ async def load_compressed_vehicles(
                 raise PermanentSourceError(host, f"HomeNet refused LoadCompressedVehicles: {message}")
             try:
                 return list(parse_compressed(result.CompressedVehicles or ""))
-            except (ValueError, etree.XMLSyntaxError) as exc:
+            except ValueError as exc:
                 raise TransientSourceError(host, f"garbled CompressedVehicles: {exc}") from None
     raise AssertionError("unreachable")
 

@@ -41,6 +41,19 @@ def test_compressed_document_header_may_sit_below_the_root() -> None:
         list(parse_compressed("<Root><V _0='x'/></Root>"))
 
 
+@pytest.mark.parametrize(
+    ("document", "reason"),
+    [
+        ('<!DOCTYPE F [<!ENTITY a "aaaa">]><F _0="vin"><V _0="&a;"/></F>', "document type declaration"),
+        ('<F _0="vin"><V _0="A"></F>', "not XML: mismatched tag"),
+        ('<F _0="vin"><V _0="A"/>', "not XML: no element found"),
+    ],
+)
+def test_compressed_document_that_is_not_plain_xml_is_refused(document: str, reason: str) -> None:
+    with pytest.raises(ValueError, match=reason):
+        list(parse_compressed(document))
+
+
 _VIN_CHARS = "ABCDEFGHJKLMNPRSTUVWXYZ0123456789"
 
 
