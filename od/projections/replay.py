@@ -57,6 +57,9 @@ class Projection:
     """Apply a batch, in stream order, to the ``__rebuild`` tables inside the caller's transaction."""
     carry_over: Callable[[Conn], Awaitable[None]]
     """Copy what other workers wrote to the live tables into the rebuilt ones (under the lock)."""
+    index_after_load: tuple[str, ...] = ()
+    """Live tables whose indexes the apply never reads by: their copies are filled without them
+    (constraints' indexes excepted) and indexed once, after the bulk of the stream."""
 
 
 def _vehicles() -> Projection:
@@ -73,6 +76,7 @@ def _vehicles() -> Projection:
         (VehicleObserved, FeedCompleted),
         store.apply,
         carry_over,
+        index_after_load=(LIVE.vehicles,),  # read by vehicle_id only (its primary key)
     )
 
 
@@ -125,6 +129,7 @@ class Replay:
         self.last_seq = 0
         self._dead: set[int] = set()
         self._consumer = ""  # the replay's own ephemeral consumer
+        self._deferred_indexes: list[str] = []  # definitions, built after the bulk load
 
     async def run(self) -> ReplayResult:
         started = time.perf_counter()
@@ -156,6 +161,7 @@ class Replay:
                 smoothing=0.1,
             ) as bar:
                 await self._until(feed, info.state.last_seq, None, bar)
+                await self._build_deferred_indexes()
                 await self._swap(feed, bar)
         finally:
             await feed.close()
@@ -200,6 +206,17 @@ class Replay:
             for live in self.projection.tables:
                 await conn.execute(f"DROP TABLE IF EXISTS {live}{SUFFIX}")
                 await conn.execute(f"CREATE TABLE {live}{SUFFIX} (LIKE {live} INCLUDING ALL)")
+            for live in self.projection.index_after_load:
+                for r in await conn.fetch(_UNCONSTRAINED_INDEXES, f"{live}{SUFFIX}"):
+                    self._deferred_indexes.append(r["definition"])
+                    await conn.execute(f'DROP INDEX "{r["name"]}"')
+
+    async def _build_deferred_indexes(self) -> None:
+        """One sorted build per index instead of an insert into each at every row (bulk loading
+        as PostgreSQL's manual advises); outside the swap's lock, so readers never wait on it."""
+        async with self.pool.acquire() as conn:
+            for definition in self._deferred_indexes:
+                await conn.execute(definition)
 
     async def _swap(self, feed: bus.InboxFetcher, bar: Any) -> None:
         js = self.nc.jetstream()
@@ -284,6 +301,11 @@ async def _carry_dealers(conn: Conn) -> None:
 
 
 _INDEX_NAME = re.compile(r"INDEX (\S+) ON (\S+)")
+_UNCONSTRAINED_INDEXES = """SELECT c.relname AS name, pg_get_indexdef(i.indexrelid) AS definition
+    FROM pg_index AS i JOIN pg_class AS c ON c.oid = i.indexrelid
+    WHERE i.indrelid = to_regclass($1)
+      AND NOT EXISTS (SELECT 1 FROM pg_constraint AS k WHERE k.conindid = i.indexrelid)
+    ORDER BY c.relname"""
 
 
 async def _rename(conn: Conn, tables: Sequence[str]) -> None:
