@@ -90,6 +90,7 @@ async def test_publisher_and_consumer_survive_nats_restarts(
         await until(lambda: published >= N // 4 and len(received) > 0, 30, "first quarter")
         await restart(own_nats)
         await until(lambda: published >= N // 2, 60, "second quarter")
+        received_before_kill = sum(received.values())
         await restart(own_nats, kill=True, down_for=1.0)
 
         await asyncio.wait_for(publishing, 90)
@@ -100,10 +101,11 @@ async def test_publisher_and_consumer_survive_nats_restarts(
         assert set(ids) == expected  # each event exactly once
         assert set(received) == expected  # nothing lost on the consumer side
         # Resumed from the durable position, not from the start: redelivered only what was in
-        # flight or acknowledged but not yet on disk when the server went down (a kill -9 loses
-        # the consumer's last unflushed acks, so the bound is loose on purpose).
+        # flight or acknowledged but not yet on disk when the server went down. A kill -9 loses
+        # the consumer's last unflushed acks, and how many varies from run to run, so the bound
+        # is what a restart from the start would have redelivered.
         redelivered = sum(received.values()) - N
-        assert redelivered <= N // 4, f"{redelivered} redeliveries"
+        assert redelivered < received_before_kill, f"{redelivered} redeliveries of {received_before_kill} before"
     finally:
         stop.set()
         for task in tasks:
