@@ -190,6 +190,9 @@ class Replay:
                 await self.projection.apply(conn, events)
             else:
                 async with self.pool.acquire() as c, c.transaction():
+                    # The rebuild is thrown away if anything fails before the swap, whose own
+                    # commit waits for the WAL, and so for every write before it.
+                    await c.execute("SET LOCAL synchronous_commit = off")
                     await self.projection.apply(c, events)
             self.events += len(msgs)
             bar.update(len(msgs))
@@ -206,6 +209,8 @@ class Replay:
             for live in self.projection.tables:
                 await conn.execute(f"DROP TABLE IF EXISTS {live}{SUFFIX}")
                 await conn.execute(f"CREATE TABLE {live}{SUFFIX} (LIKE {live} INCLUDING ALL)")
+                for r in await conn.fetch(_TRIGGERS, live):  # LIKE copies none
+                    await conn.execute(_on_table(r["definition"], live, f"{live}{SUFFIX}"))
             for live in self.projection.index_after_load:
                 for r in await conn.fetch(_UNCONSTRAINED_INDEXES, f"{live}{SUFFIX}"):
                     self._deferred_indexes.append(r["definition"])
@@ -240,7 +245,7 @@ class Replay:
 
 async def _carry_foreign(conn: Conn, live: str, key: str, owned: Sequence[str]) -> None:
     """Copy the columns of ``live`` the projection does not own (e.g. ``vehicles.short_url``);
-    generated ones (``vehicles.record_json``) follow by themselves."""
+    what is derived from them follows by itself (``vehicles.record_json``, by its trigger)."""
     rows = await conn.fetch(
         """SELECT column_name FROM information_schema.columns
            WHERE table_schema = current_schema() AND table_name = $1 AND is_generated = 'NEVER'
@@ -250,9 +255,10 @@ async def _carry_foreign(conn: Conn, live: str, key: str, owned: Sequence[str]) 
     foreign = [r["column_name"] for r in rows if r["column_name"] not in owned]
     if foreign:
         assignments = ", ".join(f'"{c}" = v."{c}"' for c in foreign)
+        differ = " OR ".join(f'r."{c}" IS DISTINCT FROM v."{c}"' for c in foreign)
         await conn.execute(
             f"UPDATE {live}{SUFFIX} AS r SET {assignments} "  # noqa: S608 - catalog names
-            f"FROM {live} AS v WHERE r.{key} = v.{key}"
+            f"FROM {live} AS v WHERE r.{key} = v.{key} AND ({differ})"  # rows that differ only
         )
 
 
@@ -306,6 +312,18 @@ _UNCONSTRAINED_INDEXES = """SELECT c.relname AS name, pg_get_indexdef(i.indexrel
     WHERE i.indrelid = to_regclass($1)
       AND NOT EXISTS (SELECT 1 FROM pg_constraint AS k WHERE k.conindid = i.indexrelid)
     ORDER BY c.relname"""
+
+
+_TRIGGERS = """SELECT pg_get_triggerdef(oid) AS definition FROM pg_trigger
+    WHERE tgrelid = to_regclass($1) AND NOT tgisinternal ORDER BY tgname"""
+
+
+def _on_table(trigger: str, live: str, rebuild: str) -> str:
+    """A live table's ``CREATE TRIGGER`` statement, made for its rebuild."""
+    statement, found = re.subn(rf" ON (?:\w+\.)?{live} ", f" ON {rebuild} ", trigger, count=1)
+    if not found:
+        raise ValueError(f"cannot tell which table this trigger is on: {trigger}")
+    return statement
 
 
 async def _rename(conn: Conn, tables: Sequence[str]) -> None:

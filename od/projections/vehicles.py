@@ -31,7 +31,7 @@ import asyncpg
 import msgspec
 
 from od.events import FeedCompleted, VehicleChanged, VehicleObserved, encode_event
-from od.events.model import VehicleRecord
+from od.events.model import FieldWarning, VehicleRecord
 from od.projections import merge
 from od.projections.db import Conn
 from od.projections.merge import Completion, SourceState, Status
@@ -49,15 +49,18 @@ VEHICLE_COLUMNS: tuple[str, ...] = (
     "first_seen_at",
     "updated_at",
     "sold_at",
+    "record_json",
 )
 """The columns of ``vehicles`` this projection owns (others, like ``short_url``, belong to
-other workers and survive a replay)."""
+other workers and survive a replay). ``record_json`` is the record as the API sends it: this
+projection writes it, and a trigger refreshes it when another worker changes the row
+(migrations/0008)."""
 
 OBSERVATION_COLUMNS = ("vehicle_id", "source", "dealer_id", "vehicle_key", "registers", "first_seen_at", "last_seen_at")
 
 _JSON = msgspec.json.Encoder()
-_CANONICAL = msgspec.json.Encoder(order="sorted")  # a record's warnings are dicts whose key order
-# depends on where they were read (an event, or registers from the table): hash them sorted
+_CANONICAL = msgspec.json.Encoder(order="sorted")  # what change ids hash: keys sorted, as since
+# the ids were first published (when a record's warnings were still dicts in either key order)
 _PACK = msgspec.msgpack.Encoder(order="deterministic")  # equal registers, equal bytes
 _UNPACK = msgspec.msgpack.Decoder(tuple[int, str, dict[str, Any], dict[str, tuple[int, str]]])
 
@@ -200,8 +203,11 @@ class VehicleStore:
             ON CONFLICT (vehicle_id, source) DO UPDATE
             SET registers = excluded.registers, first_seen_at = excluded.first_seen_at,
                 last_seen_at = excluded.last_seen_at"""  # noqa: S608
-        assignments = ", ".join(f"{c} = s.{c}" for c in VEHICLE_COLUMNS[1:])
-        self._sql_update_vehicles = f"""UPDATE {t.vehicles} AS v SET {assignments}
+        assignments = ", ".join(f"{c} = s.{c}" for c in VEHICLE_COLUMNS[1:] if c != "record_json")
+        # The JSON holds the short_url the batch read; if the shortener changed it since (a row
+        # read without FOR UPDATE), NULL lets the trigger write the JSON from the row instead.
+        self._sql_update_vehicles = f"""UPDATE {t.vehicles} AS v SET {assignments},
+                record_json = CASE WHEN v.short_url IS NOT DISTINCT FROM s.short_url THEN s.record_json END
             FROM od_stage_vehicles AS s WHERE v.vehicle_id = s.vehicle_id"""  # noqa: S608
         self._sql_dealer_vehicles = f"""SELECT DISTINCT vehicle_id FROM {t.observations}
             WHERE dealer_id = $1 ORDER BY vehicle_id"""  # noqa: S608
@@ -407,22 +413,8 @@ class _Batch:
         v.public = public
         v.dirty = True
         if self.store.publish:
-            record = self._record(v)
+            record = _record(v)
             self.changes.append((v, _changed(v, change, record, changed_fields)))
-
-    def _record(self, v: _Vehicle) -> VehicleRecord:
-        assert v.public is not None
-        values = {k: val for k, val in v.public.items() if val is not None}
-        values.update(
-            vehicle_id=v.vehicle_id,
-            dealer_id=v.dealer_id,
-            first_seen_at=merge.from_micros(v.public["first_seen_at"]),
-            updated_at=merge.from_micros(v.updated_at),
-            sold_at=merge.from_micros(v.sold_at) if v.sold_at else None,
-            short_url=v.short_url,
-        )
-        # The values are the events' own, already validated: the Struct only encodes them.
-        return VehicleRecord(**values)
 
     # --- writing ------------------------------------------------------------------------------
 
@@ -477,13 +469,13 @@ class _Batch:
         the copy: the batch is retried); changed ones go through a staging table."""
         conn, store = self.conn, self.store
         new = [_vehicle_row(v) for v in dirty if not v.exists]
-        changed = [_vehicle_row(v) for v in dirty if v.exists]
+        changed = [(*_vehicle_row(v), v.short_url) for v in dirty if v.exists]
         if new:
             await _copy_new(conn, store.tables.vehicles, VEHICLE_COLUMNS, new)
         if changed:
             await conn.execute(_STAGE_DDL)
             await conn.execute("DELETE FROM od_stage_vehicles")  # an earlier chunk of this transaction
-            await conn.copy_records_to_table("od_stage_vehicles", columns=VEHICLE_COLUMNS, records=changed)
+            await conn.copy_records_to_table("od_stage_vehicles", columns=_STAGE_COLUMNS, records=changed)
             await conn.execute(store._sql_update_vehicles)
 
 
@@ -500,10 +492,28 @@ _STAGE_DDL = """CREATE TEMP TABLE IF NOT EXISTS od_stage_vehicles (
     exterior_color text, interior_color text, condition text, mileage integer, price numeric(12, 2),
     msrp numeric(12, 2), currency text, images text[], options text[], description text, dealer_url text,
     date_in_stock date, warnings jsonb, status text, sources text[], first_seen_at timestamptz,
-    updated_at timestamptz, sold_at timestamptz) ON COMMIT DELETE ROWS"""
+    updated_at timestamptz, sold_at timestamptz, record_json text, short_url text) ON COMMIT DELETE ROWS"""
+_STAGE_COLUMNS = (*VEHICLE_COLUMNS, "short_url")
 
 
 _DATE_IN_STOCK = VEHICLE_COLUMNS.index("date_in_stock")
+
+
+def _record(v: _Vehicle) -> VehicleRecord:
+    assert v.public is not None
+    values = {k: val for k, val in v.public.items() if val is not None}
+    values.update(
+        vehicle_id=v.vehicle_id,
+        dealer_id=v.dealer_id,
+        first_seen_at=merge.from_micros(v.public["first_seen_at"]),
+        updated_at=merge.from_micros(v.updated_at),
+        sold_at=merge.from_micros(v.sold_at) if v.sold_at else None,
+        short_url=v.short_url,
+    )
+    if values[merge.WARNINGS]:  # dicts whose key order depends on where they were read: fix it
+        values[merge.WARNINGS] = [FieldWarning(**w) for w in values[merge.WARNINGS]]
+    # The values are the events' own, already validated: the Struct only encodes them.
+    return VehicleRecord(**values)
 
 
 def _vehicle_row(v: _Vehicle) -> tuple[Any, ...]:
@@ -519,6 +529,7 @@ def _vehicle_row(v: _Vehicle) -> tuple[Any, ...]:
         merge.from_micros(public["first_seen_at"]),
         merge.from_micros(v.updated_at),
         merge.from_micros(v.sold_at) if v.sold_at else None,
+        _JSON.encode(_record(v)).decode(),
     ]
     return tuple(values)
 

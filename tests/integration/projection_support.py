@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -101,9 +102,14 @@ async def settle(runtime: Runtime, seconds: float = 30, *, outbox: bool = True) 
 async def table(
     db: asyncpg.Pool | asyncpg.Connection, name: str, *, drop: tuple[str, ...] = ()
 ) -> list[dict[str, Any]]:
-    """A table's rows as dicts, ordered by every column (for equality checks)."""
+    """A table's rows as dicts, ordered by every column (for equality checks). ``record_json``
+    is compared parsed: the projector and the row's trigger write the same JSON differently
+    spaced."""
     rows = await db.fetch(f"SELECT * FROM {name}")
-    out = [{k: v for k, v in dict(r).items() if k not in drop} for r in rows]
+    out = [
+        {k: json.loads(v) if k == "record_json" and v is not None else v for k, v in dict(r).items() if k not in drop}
+        for r in rows
+    ]
     return sorted(out, key=lambda r: [str(r[k]) for k in sorted(r)])
 
 
@@ -113,6 +119,22 @@ async def snapshot(db: asyncpg.Pool | Conn, *, drop: tuple[str, ...] = ()) -> di
         "vehicle_observations": await table(db, "vehicle_observations"),
         "feed_completions": await table(db, "feed_completions"),
     }
+
+
+async def stale_record_json(db: asyncpg.Pool | Conn) -> list[str]:
+    """Vehicles whose ``record_json`` (written by the projector) says something else than what
+    Postgres builds from the row (``vehicle_record_json``, migrations/0007): should be none."""
+    rows = await db.fetch(
+        """SELECT vehicle_id FROM vehicles
+           WHERE record_json IS NULL OR record_json::jsonb <> vehicle_record_json(
+               vin, stock_number, year, make, model, trim, body_style, drivetrain, transmission,
+               engine, fuel_type, exterior_color, interior_color, condition, mileage, price, msrp,
+               currency, images, options, description, dealer_url, date_in_stock, vehicle_id,
+               dealer_id, status, sources, first_seen_at, updated_at, sold_at, short_url, warnings
+           )::jsonb
+           ORDER BY vehicle_id"""
+    )
+    return [r["vehicle_id"] for r in rows]
 
 
 async def changes(nc: NatsClient, subjects: Subjects) -> list[VehicleChanged]:

@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import AsyncIterator, Sequence
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
 from nats.aio.client import Client as NatsClient
 
 from od.config import Settings
 from od.events import FeedCompleted, VehicleChanged, VehicleObserved, encode_event
-from od.events.model import utcnow
+from od.events.model import FieldWarning, utcnow
 from od.handlers import deadletters, vehicle_projector
 from od.projections.db import Conn
-from od.projections.vehicles import VehicleStore
+from od.projections.vehicles import _STAGE_COLUMNS, _STAGE_DDL, VEHICLE_COLUMNS, VehicleStore
 from od.runtime import Runtime
 from od.streams import StreamsFile
 from tests.integration.projection_support import (
@@ -28,6 +29,7 @@ from tests.integration.projection_support import (
     running,
     settle,
     snapshot,
+    stale_record_json,
 )
 
 
@@ -82,6 +84,59 @@ async def test_merge_across_sources_and_one_change_per_real_change(runtime: Runt
         )
         last = (await changes(nc, runtime.subjects))[-1]
         assert last.change == "updated" and last.changed_fields == ["price"] and last.vehicle.price == "20000.00"
+
+
+async def test_record_json_is_what_postgres_would_write(runtime: Runtime) -> None:
+    """The projector writes each record's JSON itself; the row's trigger writes it when another
+    worker changes the row (the shortener's short_url). Both say what the row says."""
+    pub = runtime.publisher
+    await pub.publish(dealer(price_preference="homenet"))
+    await pub.publish_all(
+        [
+            observed(1, "scrape", 0, make="Acura", price="19000.00", images=["https://d.test/s.jpg"]),
+            observed(
+                1, "homenet", 1, make="Honda", model='Civic "Si"', price="20000.00", mileage=12,
+                images=["https://d.test/h.jpg", "https://d.test/h2.jpg"], options=["Sunroof"],
+                description="Line 1\nLine 2 \u2603 </script>", date_in_stock=date(2026, 2, 28),
+                warnings=[FieldWarning(field="vin", code="check_digit", detail="VIN check digit does not match")],
+            ),
+            observed(2, "homenet", 1, make="Toyota"),
+            completed([1], minute=2),  # S2 sold
+        ]
+    )  # fmt: skip
+    async with running(runtime):
+        await settle(runtime)
+        assert await stale_record_json(runtime.pool) == []
+        s1 = "d1:stock:S1"
+        await runtime.pool.execute("UPDATE vehicles SET short_url = 'https://sl.test/1' WHERE vehicle_id = $1", s1)
+        assert await stale_record_json(runtime.pool) == []
+        await pub.publish_all([observed(1, "homenet", 5, make="Honda", price="19500.00"), observed(2, minute=6)])
+        await settle(runtime)
+        assert await stale_record_json(runtime.pool) == []
+        record = json.loads(await runtime.pool.fetchval("SELECT record_json FROM vehicles WHERE vehicle_id = $1", s1))
+        assert record["short_url"] == "https://sl.test/1" and record["price"] == "19500.00"
+
+
+async def test_a_short_url_changed_under_a_batch_is_not_overwritten(runtime: Runtime) -> None:
+    """A batch writes the JSON of the short_url it read; when the shortener changed it since
+    (a row the batch read without locking), the row's trigger writes the JSON instead."""
+    await runtime.publisher.publish(observed(1))
+    async with running(runtime):
+        await settle(runtime)
+    store = VehicleStore()
+    row = await runtime.pool.fetchrow(f"SELECT {', '.join(VEHICLE_COLUMNS)} FROM vehicles")
+    await runtime.pool.execute("UPDATE vehicles SET short_url = 'https://sl.test/new'")
+    async with runtime.pool.acquire() as conn, conn.transaction():
+        await conn.execute(_STAGE_DDL)
+        stale = {**dict(row), "record_json": '{"short_url": null}', "short_url": None}
+        await conn.copy_records_to_table("od_stage_vehicles", columns=_STAGE_COLUMNS, records=[
+            tuple(stale[c] for c in _STAGE_COLUMNS)
+        ])  # fmt: skip
+        await conn.execute(store._sql_update_vehicles)
+    assert await stale_record_json(runtime.pool) == []
+    assert json.loads(await runtime.pool.fetchval("SELECT record_json FROM vehicles"))["short_url"] == (
+        "https://sl.test/new"
+    )
 
 
 async def test_feed_completed_sells_and_a_new_observation_relists(runtime: Runtime, nc: NatsClient) -> None:

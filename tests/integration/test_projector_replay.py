@@ -28,6 +28,7 @@ from tests.integration.projection_support import (
     running,
     settle,
     snapshot,
+    stale_record_json,
     table,
 )
 
@@ -86,6 +87,7 @@ async def test_replay_rebuilds_the_same_tables_while_the_live_ones_serve(runtime
         live = await snapshot(runtime.pool)
         assert len(live["vehicles"]) == 80
         assert all(v["short_url"] == f"https://sl.test/{v['vehicle_id']}" for v in live["vehicles"])
+        assert await stale_record_json(runtime.pool) == []  # the carried short_url is in the JSON
 
     # Quiet now: a second rebuild gives exactly the live tables, every column.
     await replay_vehicles(runtime.pool, runtime.nc, runtime.subjects, batch=500, progress=False)
