@@ -7,7 +7,7 @@
 -- the API benchmark's seed) leaves the column out, and these triggers fill it as the generated
 -- column did, with the same function: an INSERT without it, an UPDATE that does not set it.
 -- The projector's JSON and the function's are held equal by
--- tests/integration/test_projector_vehicles.py::test_record_json_is_what_postgres_would_write.
+-- tests/integration/test_projector.py::test_record_json_is_what_postgres_would_write.
 ALTER TABLE vehicles ALTER COLUMN record_json DROP EXPRESSION;
 
 CREATE FUNCTION vehicles_fill_record_json() RETURNS trigger LANGUAGE plpgsql AS $$

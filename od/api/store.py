@@ -53,7 +53,7 @@ VEHICLE_COLUMNS = ", ".join(
 
 
 VEHICLE_JSON = "v.record_json"
-"""The row's ``VehicleRecord`` as JSON, kept by Postgres (migrations/0007): listings and feeds
+"""The row's ``VehicleRecord`` as JSON, kept with the row (migrations/0007, 0008): listings and feeds
 send it as it is."""
 _VEHICLE_FIELDS = tuple(f.name for f in msgspec.structs.fields(VehicleRecord))
 _STATUS = {"available": "v.status = 'available'", "sold": "v.status = 'sold'"}
