@@ -204,11 +204,12 @@ async def _processes(nc: NatsClient, settings: Settings, n: int, *, workers: int
 
 
 async def run_replay(ctx: BenchContext) -> list[Figure]:
-    """``od replay vehicles`` over realistic events already in the stream: events/s, and the
-    time 1,000,000 events would take at that rate."""
+    """``od replay vehicles`` over realistic events already in the stream: the whole replay of
+    1,000,000 events (indexes built and swap included), timed, not extrapolated: the tables'
+    size slows it down."""
     from od.projections.replay import replay_vehicles
 
-    n = ctx.size(200_000, 5_000)
+    n = ctx.size(1_000_000, 5_000)
     settings = await ctx.settings()
     nc = await bus.connect(ctx.nats_url)
     try:
@@ -222,6 +223,6 @@ async def run_replay(ctx: BenchContext) -> list[Figure]:
         await nc.close()
     assert result.events == n, f"replayed {result.events} of {n}"
     return [
-        Figure("replay.vehicles", result.rate, "events/s", target=">= 8,334/s (1M in 120 s)"),
-        Figure("replay.vehicles_1m_estimate", 1_000_000 / result.rate, "s", target="<= 120 s"),
+        Figure(f"replay.vehicles ({n:,} events)", result.seconds, "s", target="<= 120 s for 1,000,000"),
+        Figure("replay.vehicles_rate", result.rate, "events/s", target=">= 8,334/s"),
     ]
