@@ -42,6 +42,9 @@ log = get_logger(__name__)
 SUFFIX = "__rebuild"
 SWAP_ATTEMPTS = 5
 FETCH_WAIT_S = 5.0
+INDEX_BUILD_MEMORY = "128MB"
+"""Sort memory of each deferred index build (PostgreSQL's default, 64MB, spills 1M rows to disk)."""
+INDEX_BUILD_TIMEOUT_S = 3600.0
 
 
 @dataclass(frozen=True)
@@ -219,9 +222,10 @@ class Replay:
     async def _build_deferred_indexes(self) -> None:
         """One sorted build per index instead of an insert into each at every row (bulk loading
         as PostgreSQL's manual advises); outside the swap's lock, so readers never wait on it."""
-        async with self.pool.acquire() as conn:
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute(f"SET LOCAL maintenance_work_mem = '{INDEX_BUILD_MEMORY}'")
             for definition in self._deferred_indexes:
-                await conn.execute(definition)
+                await conn.execute(definition, timeout=INDEX_BUILD_TIMEOUT_S)  # not the pool's 60 s
 
     async def _swap(self, feed: bus.InboxFetcher, bar: Any) -> None:
         js = self.nc.jetstream()
