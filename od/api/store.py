@@ -136,6 +136,12 @@ def _haversine_sql(lat: str, lng: str) -> str:
     )
 
 
+FIRST_RING_KM = 25.0
+"""Nearby search looks this far first (beyond the page's start), then four times as far, then
+the whole radius: a page is usually full within a few dealers, and a search costs what sorting
+the dealers of its circle by distance costs (a 500 km circle holds thousands)."""
+
+
 async def nearby_vehicles(
     pool: asyncpg.Pool,
     filters: VehicleFilters,
@@ -148,6 +154,30 @@ async def nearby_vehicles(
 ) -> list[tuple[float, str, str]]:
     """Nearest first (ties by ``vehicle_id``), strictly after the ``(distance, vehicle_id)`` key:
     ``(distance_km, vehicle_id, JSON of the vehicle)``.
+
+    Searched in growing circles: when ``limit`` rows lie within a smaller circle, they are the
+    page, since every row outside it is farther than each of them."""
+    reach = FIRST_RING_KM + (after[0] if after is not None else 0.0)
+    while True:
+        if reach * 2 >= radius_km:  # the next circle would cost about as much as the whole
+            reach = radius_km
+        rows = await _nearby_within(pool, filters, lat=lat, lng=lng, radius_km=reach, after=after, limit=limit)
+        if len(rows) == limit or reach == radius_km:
+            return rows
+        reach *= 4
+
+
+async def _nearby_within(
+    pool: asyncpg.Pool,
+    filters: VehicleFilters,
+    *,
+    lat: float,
+    lng: float,
+    radius_km: float,
+    after: tuple[float, str] | None,
+    limit: int,
+) -> list[tuple[float, str, str]]:
+    """The page within ``radius_km``.
 
     Dealers in the bounding box come off the ``dealers (lat, lng)`` index and are ordered by
     exact distance; each one's vehicles come off its ``(dealer_id, status, vehicle_id)`` index,

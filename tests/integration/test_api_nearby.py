@@ -99,6 +99,32 @@ async def test_pages_by_distance_then_vehicle_id(api: Api, db: asyncpg.Pool) -> 
         assert resp.status == 400  # a cursor belongs to its circle
 
 
+async def test_pages_across_growing_circles_equal_one_sort_of_the_whole_circle(api: Api, db: asyncpg.Pool) -> None:
+    """The search widens from 25 km (od.api.store.FIRST_RING_KM): pages that cross its circles
+    give what sorting everything within the radius gives."""
+    center = (45.0, -93.0)
+    expected: list[tuple[float, str]] = []
+    for n, km in enumerate([3, 20, 24, 26, 60, 99, 101, 180, 390, 420, 499, 520]):
+        lat = center[0] + km / 111.195  # due north: ~111.195 km a degree of latitude
+        await add_dealer(db, f"d{n}", lat=lat, lng=center[1])
+        for k in range(2):
+            vehicle_id = await add_vehicle(db, f"d{n}", vin(10 * n + k))
+            distance = haversine_km(*center, lat, center[1])
+            if distance <= 500:
+                expected.append((distance, vehicle_id))
+    for limit in (1, 3, 7):
+        seen: list[str] = []
+        cursor = ""
+        while True:
+            async with api.get(f"/v1/vehicles/nearby?lat=45&lng=-93&radius_km=500&limit={limit}{cursor}") as resp:
+                body = await resp.json()
+            seen += [i["vehicle_id"] for i in body["items"]]
+            if body["next_cursor"] is None:
+                break
+            cursor = f"&cursor={body['next_cursor']}"
+        assert seen == [vehicle_id for _, vehicle_id in sorted(expected)], limit
+
+
 async def test_bad_parameters(api: Api) -> None:
     base = "/v1/vehicles/nearby"
     for query, name in [
