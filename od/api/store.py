@@ -156,34 +156,11 @@ async def nearby_vehicles(
     ``(distance_km, vehicle_id, JSON of the vehicle)``.
 
     Searched in growing circles: when ``limit`` rows lie within a smaller circle, they are the
-    page, since every row outside it is farther than each of them."""
-    reach = FIRST_RING_KM + (after[0] if after is not None else 0.0)
-    while True:
-        if reach * 2 >= radius_km:  # the next circle would cost about as much as the whole
-            reach = radius_km
-        rows = await _nearby_within(pool, filters, lat=lat, lng=lng, radius_km=reach, after=after, limit=limit)
-        if len(rows) == limit or reach == radius_km:
-            return rows
-        reach *= 4
-
-
-async def _nearby_within(
-    pool: asyncpg.Pool,
-    filters: VehicleFilters,
-    *,
-    lat: float,
-    lng: float,
-    radius_km: float,
-    after: tuple[float, str] | None,
-    limit: int,
-) -> list[tuple[float, str, str]]:
-    """The page within ``radius_km``.
-
-    Dealers in the bounding box come off the ``dealers (lat, lng)`` index and are ordered by
-    exact distance; each one's vehicles come off its ``(dealer_id, status, vehicle_id)`` index,
-    and the incremental sort stops as soon as ``limit`` rows are certain."""
-    box = bounding_box(lat, lng, radius_km)
-    args: list[Any] = [lat, lng, radius_km, box.lat_min, box.lat_max, *box.as_pairs()]
+    page, since every row outside it is farther than each of them. In each circle, dealers in
+    its bounding box come off the ``dealers (lat, lng)`` index and are ordered by exact
+    distance; each one's vehicles come off its ``(dealer_id, status, vehicle_id)`` index, and
+    the incremental sort stops as soon as ``limit`` rows are certain."""
+    args: list[Any] = [lat, lng, *[None] * 7]  # $3..$9 (_CIRCLE): each circle's radius and box
     near = ["d.distance <= $3"]
     clauses = filter_sql(filters, args)
     if after is not None:
@@ -210,7 +187,19 @@ async def _nearby_within(
         ORDER BY n.distance, v.vehicle_id
         LIMIT ${len(args)}
     """  # noqa: S608 (constants and placeholders only)
-    return [(row[0], row[1], row[2]) for row in await pool.fetch(sql, *args)]
+    reach = FIRST_RING_KM + (after[0] if after is not None else 0.0)
+    while True:
+        if reach * 2 >= radius_km:  # the next circle would cost about as much as the whole
+            reach = radius_km
+        box = bounding_box(lat, lng, reach)
+        args[_CIRCLE] = [reach, box.lat_min, box.lat_max, *box.as_pairs()]
+        rows = await pool.fetch(sql, *args)
+        if len(rows) == limit or reach == radius_km:
+            return [(row[0], row[1], row[2]) for row in rows]
+        reach *= 4
+
+
+_CIRCLE = slice(2, 9)
 
 
 _DEALER_SQL = """

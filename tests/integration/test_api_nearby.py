@@ -3,6 +3,7 @@ and near a pole, with the vehicle filters and stable keyset pages."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import asyncpg
@@ -24,6 +25,21 @@ async def nearby(api: Api, lat: float, lng: float, radius_km: float, extra: str 
     for item in body["items"]:
         msgspec.convert(item, NearbyVehicle)
     return body["items"]
+
+
+async def every_page(api: Api, path: str, between_pages: Callable[[int], Awaitable[None]] | None = None) -> list[str]:
+    """The vehicle ids of every page of ``path``, following ``next_cursor``."""
+    seen: list[str] = []
+    cursor = ""
+    while True:
+        async with api.get(path + cursor) as resp:
+            body = await resp.json()
+        seen += [i["vehicle_id"] for i in body["items"]]
+        if body["next_cursor"] is None:
+            return seen
+        cursor = f"&cursor={body['next_cursor']}"
+        if between_pages is not None:
+            await between_pages(len(seen))
 
 
 async def test_nearest_first_with_exact_distances(api: Api, db: asyncpg.Pool) -> None:
@@ -84,18 +100,15 @@ async def test_pages_by_distance_then_vehicle_id(api: Api, db: asyncpg.Pool) -> 
         for n in range(4):
             expected.append(await add_vehicle(db, dealer, vin(n)))
     expected = sorted(expected[:8]) + expected[8:]
-    seen: list[str] = []
-    cursor = ""
-    while True:
-        async with api.get(f"/v1/vehicles/nearby?lat=10&lng=10.01&radius_km=100&limit=3{cursor}") as resp:
-            body = await resp.json()
-        seen += [i["vehicle_id"] for i in body["items"]]
-        if body["next_cursor"] is None:
-            break
-        cursor = f"&cursor={body['next_cursor']}"
-        await add_vehicle(db, "near", vin(100 + len(seen)), status="sold")  # churn that is filtered out
-    assert seen == expected
-    async with api.get(f"/v1/vehicles/nearby?lat=10&lng=10.02&radius_km=100&limit=3{cursor}") as resp:
+    path = "/v1/vehicles/nearby?lat=10&lng=10.01&radius_km=100&limit=3"
+
+    async def churn(seen: int) -> None:  # between pages: changes that are filtered out
+        await add_vehicle(db, "near", vin(100 + seen), status="sold")
+
+    assert await every_page(api, path, between_pages=churn) == expected
+    async with api.get(path) as resp:
+        cursor = (await resp.json())["next_cursor"]
+    async with api.get(f"/v1/vehicles/nearby?lat=10&lng=10.02&radius_km=100&limit=3&cursor={cursor}") as resp:
         assert resp.status == 400  # a cursor belongs to its circle
 
 
@@ -113,15 +126,7 @@ async def test_pages_across_growing_circles_equal_one_sort_of_the_whole_circle(a
             if distance <= 500:
                 expected.append((distance, vehicle_id))
     for limit in (1, 3, 7):
-        seen: list[str] = []
-        cursor = ""
-        while True:
-            async with api.get(f"/v1/vehicles/nearby?lat=45&lng=-93&radius_km=500&limit={limit}{cursor}") as resp:
-                body = await resp.json()
-            seen += [i["vehicle_id"] for i in body["items"]]
-            if body["next_cursor"] is None:
-                break
-            cursor = f"&cursor={body['next_cursor']}"
+        seen = await every_page(api, f"/v1/vehicles/nearby?lat=45&lng=-93&radius_km=500&limit={limit}")
         assert seen == [vehicle_id for _, vehicle_id in sorted(expected)], limit
 
 
