@@ -117,6 +117,7 @@ class _Vehicle:
     stored: set[str] = field(default_factory=set)  # sources with a row in vehicle_observations
     dirty_sources: set[str] = field(default_factory=set)
     dirty: bool = False
+    record: VehicleRecord | None = None  # the public record as of the last change, once built
 
 
 class _CompletionKeys:
@@ -412,9 +413,9 @@ class _Batch:
         v.updated_at = max(v.updated_at, t)
         v.public = public
         v.dirty = True
+        v.record = None
         if self.store.publish:
-            record = _record(v)
-            self.changes.append((v, _changed(v, change, record, changed_fields)))
+            self.changes.append((v, _changed(v, change, _record_of(v), changed_fields)))
 
     # --- writing ------------------------------------------------------------------------------
 
@@ -499,6 +500,13 @@ _STAGE_COLUMNS = (*VEHICLE_COLUMNS, "short_url")
 _DATE_IN_STOCK = VEHICLE_COLUMNS.index("date_in_stock")
 
 
+def _record_of(v: _Vehicle) -> VehicleRecord:
+    """``v``'s public record, built once per change: for its VehicleChanged and its row."""
+    if v.record is None:
+        v.record = _record(v)
+    return v.record
+
+
 def _record(v: _Vehicle) -> VehicleRecord:
     assert v.public is not None
     values = {k: val for k, val in v.public.items() if val is not None}
@@ -529,7 +537,7 @@ def _vehicle_row(v: _Vehicle) -> tuple[Any, ...]:
         merge.from_micros(public["first_seen_at"]),
         merge.from_micros(v.updated_at),
         merge.from_micros(v.sold_at) if v.sold_at else None,
-        _JSON.encode(_record(v)).decode(),
+        _JSON.encode(_record_of(v)).decode(),
     ]
     return tuple(values)
 
