@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import zlib
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -36,6 +35,7 @@ from od.handlers.deadletters import Rejected
 from od.log import get_logger
 from od.projections import checkpoints
 from od.projections.db import Conn
+from od.projections.lanes import by_dealer
 from od.projections.vehicles import ConcurrentCreate
 from od.runtime import Runtime
 
@@ -81,9 +81,7 @@ class Projector:
     accepts: tuple[type, ...]
     apply: Apply
     lanes: int = 1
-    """Transactions a batch is split into, by dealer, and applied at once: while Postgres
-    works on one, Python merges another. A dealer's events stay in one lane in stream order,
-    and events of different dealers never touch the same rows, so the result is one lane's."""
+    """Transactions a batch is split into and applied at once (od.projections.lanes)."""
 
     async def run(self, stop: Any, *, batch: int = 1000) -> None:
         consumer = bus.InboxPullConsumer(
@@ -107,9 +105,7 @@ class Projector:
                 poison.append((msg, f"occurred_at {event.occurred_at.isoformat()} is in the future (beyond skew)"))
             else:
                 good.append((msg, event))
-        lanes: list[list[tuple[Msg, Any]]] = [[] for _ in range(self.lanes)]
-        for msg, event in good:
-            lanes[zlib.crc32(event.dealer_id.encode()) % self.lanes].append((msg, event))
+        lanes = by_dealer(good, self.lanes, lambda item: item[1].dealer_id)
         await asyncio.gather(
             *(self._commit(lane, poison if i == 0 else []) for i, lane in enumerate(lanes) if lane or i == 0)
         )

@@ -18,6 +18,7 @@ how a batch is applied to the fresh ones, and what other workers wrote that surv
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -35,6 +36,7 @@ from od.handlers import deadletters
 from od.log import get_logger
 from od.projections import dealers
 from od.projections.db import Conn
+from od.projections.lanes import by_dealer
 from od.projections.vehicles import LIVE, VEHICLE_COLUMNS, VehicleStore
 
 log = get_logger(__name__)
@@ -45,6 +47,8 @@ FETCH_WAIT_S = 5.0
 INDEX_BUILD_MEMORY = "128MB"
 """Sort memory of each deferred index build (PostgreSQL's default, 64MB, spills 1M rows to disk)."""
 INDEX_BUILD_TIMEOUT_S = 3600.0
+LANES = 3
+"""Transactions each batch is split into and applied at once, until the swap (od.projections.lanes)."""
 
 
 @dataclass(frozen=True)
@@ -118,7 +122,7 @@ class Replay:
         nc: NatsClient,
         subjects: Subjects,
         *,
-        batch: int = 2000,
+        batch: int = 6000,
         progress: bool = True,
     ) -> None:
         self.projection = projection
@@ -192,13 +196,18 @@ class Replay:
             if conn is not None:
                 await self.projection.apply(conn, events)
             else:
-                async with self.pool.acquire() as c, c.transaction():
-                    # The rebuild is thrown away if anything fails before the swap, whose own
-                    # commit waits for the WAL, and so for every write before it.
-                    await c.execute("SET LOCAL synchronous_commit = off")
-                    await self.projection.apply(c, events)
+                await asyncio.gather(
+                    *(self._apply(lane) for lane in by_dealer(events, LANES, lambda e: e.dealer_id) if lane)
+                )
             self.events += len(msgs)
             bar.update(len(msgs))
+
+    async def _apply(self, events: list[Any]) -> None:
+        async with self.pool.acquire() as conn, conn.transaction():
+            # The rebuild is thrown away if anything fails before the swap, whose own commit
+            # waits for the WAL, and so for every write before it.
+            await conn.execute("SET LOCAL synchronous_commit = off")
+            await self.projection.apply(conn, events)
 
     def _decode(self, data: bytes) -> Any:
         try:
@@ -351,13 +360,13 @@ async def _indexes(conn: Conn, table: str) -> dict[str, str]:
 
 
 async def replay(
-    name: str, pool: asyncpg.Pool, nc: NatsClient, subjects: Subjects, *, batch: int = 2000, progress: bool = True
+    name: str, pool: asyncpg.Pool, nc: NatsClient, subjects: Subjects, *, batch: int = 6000, progress: bool = True
 ) -> ReplayResult:
     """Rebuild the projection ``name`` (a key of :data:`PROJECTIONS`) and swap it in."""
     return await Replay(PROJECTIONS[name](), pool, nc, subjects, batch=batch, progress=progress).run()
 
 
 async def replay_vehicles(
-    pool: asyncpg.Pool, nc: NatsClient, subjects: Subjects, *, batch: int = 2000, progress: bool = True
+    pool: asyncpg.Pool, nc: NatsClient, subjects: Subjects, *, batch: int = 6000, progress: bool = True
 ) -> ReplayResult:
     return await replay("vehicles", pool, nc, subjects, batch=batch, progress=progress)

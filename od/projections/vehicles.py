@@ -469,8 +469,11 @@ class _Batch:
         """New vehicles are copied straight in (a concurrent create of the same vehicle fails
         the copy: the batch is retried); changed ones go through a staging table."""
         conn, store = self.conn, self.store
-        new = [_vehicle_row(v) for v in dirty if not v.exists]
-        changed = [(*_vehicle_row(v), v.short_url) for v in dirty if v.exists]
+        # Without VehicleChanged to publish the record is not built here: Postgres's trigger
+        # writes the row's JSON (migrations/0008), on its core instead of Python's (a replay).
+        json = store.publish
+        new = [_vehicle_row(v, json) for v in dirty if not v.exists]
+        changed = [(*_vehicle_row(v, json), v.short_url) for v in dirty if v.exists]
         if new:
             await _copy_new(conn, store.tables.vehicles, VEHICLE_COLUMNS, new)
         if changed:
@@ -524,7 +527,7 @@ def _record(v: _Vehicle) -> VehicleRecord:
     return VehicleRecord(**values)
 
 
-def _vehicle_row(v: _Vehicle) -> tuple[Any, ...]:
+def _vehicle_row(v: _Vehicle, json: bool) -> tuple[Any, ...]:
     public = v.public
     assert public is not None
     values = [v.vehicle_id, v.dealer_id, *map(public.get, merge.MERGED_FIELDS)]
@@ -537,7 +540,7 @@ def _vehicle_row(v: _Vehicle) -> tuple[Any, ...]:
         merge.from_micros(public["first_seen_at"]),
         merge.from_micros(v.updated_at),
         merge.from_micros(v.sold_at) if v.sold_at else None,
-        _JSON.encode(_record_of(v)).decode(),
+        _JSON.encode(_record_of(v)).decode() if json else None,
     ]
     return tuple(values)
 
