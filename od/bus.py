@@ -164,6 +164,15 @@ class Publisher:
         return stored
 
 
+def stream_seq(msg: Msg) -> int:
+    """A JetStream message's stream sequence, read off its reply subject, for hot paths:
+    ``msg.metadata`` parses the whole subject into a datetime and two dataclasses (~4 µs)."""
+    tokens = msg.reply.split(".")
+    # v1: $JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>.<consumer seq>.<time>.<pending>;
+    # v2 adds the domain and account hash after ACK (and may end with a token of its own).
+    return int(tokens[5] if len(tokens) == 9 else tokens[Msg.Ack.StreamSeq])
+
+
 def nak_delay(num_delivered: int, *, base: float = 0.5, cap: float = 60.0) -> float:
     """Redelivery delay after a failed attempt: exponential in the delivery count."""
     return float(min(cap, base * 2 ** max(0, num_delivered - 1)))

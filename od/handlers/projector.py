@@ -147,7 +147,7 @@ class Projector:
     async def _transaction(self, good: list[tuple[Msg, Any]], poison: list[tuple[Msg, str]]) -> int:
         events = [e for _, e in good]
         rejected = [Rejected(m.metadata.sequence.stream, m.subject, reason, bytes(m.data)) for m, reason in poison]
-        seqs = [m.metadata.sequence.stream for m, _ in good] + [r.stream_seq for r in rejected]
+        seqs = [bus.stream_seq(m) for m, _ in good] + [r.stream_seq for r in rejected]
         stream = self.runtime.subjects.stream(self.stream)
         async for attempt in AsyncRetrying(
             retry=retry_if_exception(lambda e: isinstance(e, TRANSIENT_DB_ERRORS)),

@@ -186,7 +186,7 @@ class Replay:
                 continue
             events: list[Any] = []
             for msg in msgs:
-                seq = msg.metadata.sequence.stream
+                seq = bus.stream_seq(msg)
                 event = None if seq in self._dead else self._decode(msg.data)
                 if event is None:
                     self.skipped += 1

@@ -3,6 +3,7 @@ from __future__ import annotations
 import asyncio
 
 from nats.aio.client import Client as NatsClient
+from nats.aio.msg import Msg
 
 from od import bus
 from od.events import Subjects, VehicleObserved, decode_event
@@ -31,6 +32,19 @@ async def test_publish_then_consume_round_trip(nc: NatsClient, subjects: Subject
     consumer = bus.PullConsumer(nc, subjects.stream("OD_INVENTORY"), "vehicle-projector", handle, batch=100)
     await asyncio.wait_for(consumer.run(stop), 30)
     assert [e.event_id for e in received] == [e.event_id for e in events]
+
+
+async def test_stream_seq_reads_what_metadata_parses(
+    nc: NatsClient, subjects: Subjects, js_streams: StreamsFile
+) -> None:
+    await bus.Publisher(nc, subjects).publish_all([observed(i) for i in range(3)])
+    sub = await nc.jetstream().pull_subscribe_bind(durable="vehicle-projector", stream=subjects.stream("OD_INVENTORY"))
+    msgs = await sub.fetch(3, timeout=5)
+    assert [bus.stream_seq(m) for m in msgs] == [m.metadata.sequence.stream for m in msgs] == [1, 2, 3]
+    # The v2 form (domain and account hash), as a server with a JetStream domain sends it.
+    for tail in ("", ".r4nd0m"):
+        v2 = Msg(nc, reply=f"$JS.ACK.hub.ACC.S.C.2.42.7.1700000000000000000.0{tail}")
+        assert bus.stream_seq(v2) == v2.metadata.sequence.stream == 42
 
 
 async def test_same_event_id_is_stored_once(nc: NatsClient, subjects: Subjects, js_streams: StreamsFile) -> None:
