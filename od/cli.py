@@ -337,7 +337,12 @@ def build_parser() -> argparse.ArgumentParser:
         "what other workers wrote (short links, geocoded locations) is kept. See docs/replay.md.",
     )
     p.add_argument("projection", choices=["vehicles", "dealers"], help="vehicles or dealers")
-    p.add_argument("--batch", type=int, default=2000, help="events per transaction (default 2000)")
+    p.add_argument(
+        "--batch",
+        type=int,
+        default=6000,
+        help="events fetched at a time, applied as three transactions split by dealer (default 6000)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_replay)
 
