@@ -131,10 +131,13 @@ async def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-async def cmd_api(args: argparse.Namespace, settings: Settings) -> int:
+def cmd_api(args: argparse.Namespace, settings: Settings) -> int:
+    import uvloop
+
     from od.api.serve import serve
 
-    await serve(settings, host=args.host, port=args.port)
+    # On uvloop, which uvicorn cannot choose itself when started inside a running loop.
+    uvloop.run(serve(settings, host=args.host, port=args.port))
     return 0
 
 
