@@ -196,9 +196,13 @@ class Replay:
             if conn is not None:
                 await self.projection.apply(conn, events)
             else:
-                await asyncio.gather(
-                    *(self._apply(lane) for lane in by_dealer(events, LANES, lambda e: e.dealer_id) if lane)
-                )
+                lanes = by_dealer(events, LANES, lambda e: e.dealer_id)
+                # Every lane ends (commits or fails) before a failure is raised: none is left
+                # running on a connection the caller is about to close.
+                outcomes = await asyncio.gather(*(self._apply(lane) for lane in lanes if lane), return_exceptions=True)
+                for outcome in outcomes:
+                    if isinstance(outcome, BaseException):
+                        raise outcome
             self.events += len(msgs)
             bar.update(len(msgs))
 

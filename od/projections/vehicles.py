@@ -53,8 +53,8 @@ VEHICLE_COLUMNS: tuple[str, ...] = (
 )
 """The columns of ``vehicles`` this projection owns (others, like ``short_url``, belong to
 other workers and survive a replay). ``record_json`` is the record as the API sends it: this
-projection writes it, and a trigger refreshes it when another worker changes the row
-(migrations/0008)."""
+projection writes it (a store that publishes nothing, a replay's, leaves it NULL), and a
+trigger fills it when it is NULL or another worker changes the row (migrations/0008)."""
 
 OBSERVATION_COLUMNS = ("vehicle_id", "source", "dealer_id", "vehicle_key", "registers", "first_seen_at", "last_seen_at")
 
@@ -471,9 +471,9 @@ class _Batch:
         conn, store = self.conn, self.store
         # Without VehicleChanged to publish the record is not built here: Postgres's trigger
         # writes the row's JSON (migrations/0008), on its core instead of Python's (a replay).
-        json = store.publish
-        new = [_vehicle_row(v, json) for v in dirty if not v.exists]
-        changed = [(*_vehicle_row(v, json), v.short_url) for v in dirty if v.exists]
+        with_json = store.publish
+        new = [_vehicle_row(v, with_json) for v in dirty if not v.exists]
+        changed = [(*_vehicle_row(v, with_json), v.short_url) for v in dirty if v.exists]
         if new:
             await _copy_new(conn, store.tables.vehicles, VEHICLE_COLUMNS, new)
         if changed:
@@ -527,7 +527,7 @@ def _record(v: _Vehicle) -> VehicleRecord:
     return VehicleRecord(**values)
 
 
-def _vehicle_row(v: _Vehicle, json: bool) -> tuple[Any, ...]:
+def _vehicle_row(v: _Vehicle, with_json: bool) -> tuple[Any, ...]:
     public = v.public
     assert public is not None
     values = [v.vehicle_id, v.dealer_id, *map(public.get, merge.MERGED_FIELDS)]
@@ -540,7 +540,7 @@ def _vehicle_row(v: _Vehicle, json: bool) -> tuple[Any, ...]:
         merge.from_micros(public["first_seen_at"]),
         merge.from_micros(v.updated_at),
         merge.from_micros(v.sold_at) if v.sold_at else None,
-        _JSON.encode(_record_of(v)).decode() if json else None,
+        _JSON.encode(_record_of(v)).decode() if with_json else None,  # None: the trigger writes it
     ]
     return tuple(values)
 
