@@ -26,7 +26,12 @@ Vin = Annotated[str, Meta(pattern=r"^[A-HJ-NPR-Z0-9]{17}$", description="17 char
 Money = Annotated[str, Meta(pattern=r"^[0-9]{1,10}\.[0-9]{2}$", examples=["23995.00"])]
 Currency = Annotated[str, Meta(pattern=r"^[A-Z]{3}$", description="ISO 4217")]
 Short = Annotated[str, Meta(max_length=200)]
-Url = Annotated[str, Meta(max_length=2048, pattern=r"^https?://")]
+URL_PATTERN = r"^https?://"
+Url = Annotated[str, Meta(max_length=2048, pattern=URL_PATTERN)]
+ImageUrl = Annotated[str, Meta(max_length=2048, extra_json_schema={"pattern": URL_PATTERN})]
+"""A ``Url`` whose scheme ``VehicleFields`` checks itself: msgspec matches a pattern with a
+regular expression, ~0.3 µs a string, and a vehicle has ~20 images (a third of decoding it)."""
+_URL_SCHEMES = ("http://", "https://")
 UtcTime = Annotated[datetime, Meta(tz=True, description="RFC 3339, UTC")]
 Condition = Literal["new", "used", "certified"]
 
@@ -139,11 +144,17 @@ class VehicleFields(Struct, kw_only=True):
     price: Money | None = None
     msrp: Money | None = None
     currency: Currency | None = None
-    images: Annotated[list[Url], Meta(max_length=300)] | None = None
+    images: Annotated[list[ImageUrl], Meta(max_length=300)] | None = None
     options: Annotated[list[Annotated[str, Meta(max_length=300)]], Meta(max_length=500)] | None = None
     description: Annotated[str, Meta(max_length=20_000)] | None = None
     dealer_url: Url | None = None
     date_in_stock: date | None = None
+
+    def __post_init__(self) -> None:
+        if self.images:
+            for i, url in enumerate(self.images):
+                if not url.startswith(_URL_SCHEMES):
+                    raise ValueError(f"Expected `str` matching regex {URL_PATTERN!r} - at `$.images[{i}]`")
 
 
 def vehicle_key(vin: str | None, stock_number: str | None) -> str:
@@ -172,6 +183,7 @@ class VehicleObserved(VehicleFields, kw_only=True, tag_field="type", tag="Vehicl
     warnings: Annotated[list[FieldWarning], Meta(max_length=100)] = []
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if not self.vin and not self.stock_number:
             raise ValueError("`vin` or `stock_number` is required")
 
