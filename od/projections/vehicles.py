@@ -533,15 +533,18 @@ def _vehicle_row(v: _Vehicle, with_json: bool) -> tuple[Any, ...]:
     values = [v.vehicle_id, v.dealer_id, *map(public.get, merge.MERGED_FIELDS)]
     if values[_DATE_IN_STOCK] is not None:
         values[_DATE_IN_STOCK] = date.fromisoformat(str(values[_DATE_IN_STOCK]))
-    values += [
-        _JSON.encode(public[merge.WARNINGS]).decode(),
-        public["status"],
-        public["sources"],
-        merge.from_micros(public["first_seen_at"]),
-        merge.from_micros(v.updated_at),
-        merge.from_micros(v.sold_at) if v.sold_at else None,
-        _JSON.encode(_record_of(v)).decode() if with_json else None,  # None: the trigger writes it
-    ]
+    if with_json:
+        record = _record_of(v)
+        times = (record.first_seen_at, record.updated_at, record.sold_at)
+        record_json: str | None = _JSON.encode(record).decode()
+    else:  # the trigger writes it
+        times = (
+            merge.from_micros(public["first_seen_at"]),
+            merge.from_micros(v.updated_at),
+            merge.from_micros(v.sold_at) if v.sold_at else None,
+        )
+        record_json = None
+    values += [_JSON.encode(public[merge.WARNINGS]).decode(), public["status"], public["sources"], *times, record_json]
     return tuple(values)
 
 
