@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import signal
@@ -377,8 +378,18 @@ def _default(name: str) -> Path:
     return local if local.exists() else Path(__file__).resolve().parent.parent / name
 
 
+GC_THRESHOLDS = (100_000, 20, 10)
+"""Collect the youngest generation after 100,000 new container objects, not 700. A projector
+batch keeps thousands of decoded events and vehicle states alive until it commits, and at
+Python's default every few dozen events went through a collection that freed next to nothing: ~10%
+of a worker's CPU (`od bench project`, two workers: 142-150 -> 128-132 µs per event). Memory
+still stays bounded: most objects are freed by reference counting, and the older generations
+are still collected, after 2 and 20 million allocations."""
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    gc.set_threshold(*GC_THRESHOLDS)
     settings = Settings.from_env()
     level = (
         args.log_level or os.environ.get("OD_LOG_LEVEL") or ("warning" if getattr(args, "quiet_logs", False) else None)
