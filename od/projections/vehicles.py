@@ -59,8 +59,6 @@ trigger fills it when it is NULL or another worker changes the row (migrations/0
 OBSERVATION_COLUMNS = ("vehicle_id", "source", "dealer_id", "vehicle_key", "registers", "first_seen_at", "last_seen_at")
 
 _JSON = msgspec.json.Encoder()
-_CANONICAL = msgspec.json.Encoder(order="sorted")  # what change ids hash: keys sorted, as since
-# the ids were first published (when a record's warnings were still dicts in either key order)
 _PACK = msgspec.msgpack.Encoder(order="deterministic")  # equal registers, equal bytes
 _UNPACK = msgspec.msgpack.Decoder(tuple[int, str, dict[str, Any], dict[str, tuple[int, str]]])
 
@@ -118,6 +116,7 @@ class _Vehicle:
     dirty_sources: set[str] = field(default_factory=set)
     dirty: bool = False
     record: VehicleRecord | None = None  # the public record as of the last change, once built
+    record_json: bytes = b""  # and its JSON
 
 
 class _CompletionKeys:
@@ -280,7 +279,7 @@ class _Batch:
         self.completions: dict[tuple[str, str], Completion] = {}
         self.dirty_completions: dict[tuple[str, str], Completion] = {}
         self.preferences: dict[str, str] = {}
-        self.changes: list[tuple[_Vehicle, VehicleChanged]] = []
+        self.changes: list[tuple[VehicleChanged, bytes]] = []  # and its encoding
 
     async def load(
         self,
@@ -415,7 +414,7 @@ class _Batch:
         v.dirty = True
         v.record = None
         if self.store.publish:
-            self.changes.append((v, _changed(v, change, _record_of(v), changed_fields)))
+            self.changes.append(_changed(v, change, changed_fields))
 
     # --- writing ------------------------------------------------------------------------------
 
@@ -455,12 +454,12 @@ class _Batch:
         dirty = sorted((v for v in self.vehicles.values() if v.dirty), key=lambda v: v.vehicle_id)
         if dirty:
             await self._save_vehicles(dirty)
-        changes = [c for _, c in self.changes]
+        changes = [c for c, _ in self.changes]
         if changes and store.publish:
             await conn.copy_records_to_table(
                 "vehicle_changes_outbox",
                 columns=("event_id", "dealer_id", "payload"),
-                records=[(c.event_id, c.dealer_id, encode_event(c)) for c in changes],
+                records=[(c.event_id, c.dealer_id, payload) for c, payload in self.changes],
             )
             await conn.execute(f"NOTIFY {NOTIFY_CHANNEL}")
         return changes
@@ -503,11 +502,13 @@ _STAGE_COLUMNS = (*VEHICLE_COLUMNS, "short_url")
 _DATE_IN_STOCK = VEHICLE_COLUMNS.index("date_in_stock")
 
 
-def _record_of(v: _Vehicle) -> VehicleRecord:
-    """``v``'s public record, built once per change: for its VehicleChanged and its row."""
+def _record_of(v: _Vehicle) -> tuple[VehicleRecord, bytes]:
+    """``v``'s public record and its JSON, built once per change: for its VehicleChanged (id,
+    payload) and its row."""
     if v.record is None:
         v.record = _record(v)
-    return v.record
+        v.record_json = _JSON.encode(v.record)
+    return v.record, v.record_json
 
 
 def _record(v: _Vehicle) -> VehicleRecord:
@@ -534,9 +535,9 @@ def _vehicle_row(v: _Vehicle, with_json: bool) -> tuple[Any, ...]:
     if values[_DATE_IN_STOCK] is not None:
         values[_DATE_IN_STOCK] = date.fromisoformat(str(values[_DATE_IN_STOCK]))
     if with_json:
-        record = _record_of(v)
+        record, encoded = _record_of(v)
         times = (record.first_seen_at, record.updated_at, record.sold_at)
-        record_json: str | None = _JSON.encode(record).decode()
+        record_json: str | None = encoded.decode()
     else:  # the trigger writes it
         times = (
             merge.from_micros(public["first_seen_at"]),
@@ -548,10 +549,11 @@ def _vehicle_row(v: _Vehicle, with_json: bool) -> tuple[Any, ...]:
     return tuple(values)
 
 
-def _changed(v: _Vehicle, change: merge.Change, record: VehicleRecord, changed_fields: list[str]) -> VehicleChanged:
-    digest = hashlib.sha256(_CANONICAL.encode(record)).digest()
-    return VehicleChanged(
-        event_id=change_event_id(v.vehicle_id, change, digest),
+def _changed(v: _Vehicle, change: merge.Change, changed_fields: list[str]) -> tuple[VehicleChanged, bytes]:
+    """The change and its encoding, the record's JSON spliced in rather than encoded again."""
+    record, record_json = _record_of(v)
+    changed = VehicleChanged(
+        event_id=change_event_id(v.vehicle_id, change, hashlib.sha256(record_json).digest()),
         occurred_at=record.updated_at,
         dealer_id=v.dealer_id,
         vehicle_id=v.vehicle_id,
@@ -559,3 +561,4 @@ def _changed(v: _Vehicle, change: merge.Change, record: VehicleRecord, changed_f
         vehicle=record,
         changed_fields=changed_fields,
     )
+    return changed, encode_event(msgspec.structs.replace(changed, vehicle=msgspec.Raw(record_json)))

@@ -13,7 +13,15 @@ from typing import Any
 import asyncpg
 from nats.aio.client import Client as NatsClient
 
-from od.events import DealerChanged, FeedCompleted, Subjects, VehicleChanged, VehicleObserved, decode_event
+from od.events import (
+    DealerChanged,
+    FeedCompleted,
+    Subjects,
+    VehicleChanged,
+    VehicleObserved,
+    decode_event,
+    encode_event,
+)
 from od.handlers import dealer_projector, vehicle_projector
 from od.projections.db import Conn
 from od.runtime import Runtime
@@ -148,5 +156,6 @@ async def changes(nc: NatsClient, subjects: Subjects) -> list[VehicleChanged]:
         msg = await js.get_msg(subjects.stream("OD_CHANGES"), seq)
         event = decode_event(msg.data)
         assert isinstance(event, VehicleChanged)
+        assert msg.data == encode_event(event)  # the record's JSON spliced in is what the encoder writes
         out.append(event)
     return out
