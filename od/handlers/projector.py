@@ -106,9 +106,9 @@ class Projector:
             else:
                 good.append((msg, event))
         lanes = by_dealer(good, self.lanes, lambda item: item[1].dealer_id)
-        await asyncio.gather(
-            *(self._commit(lane, poison if i == 0 else []) for i, lane in enumerate(lanes) if lane or i == 0)
-        )
+        # Poison rides with the first lane; a lane with nothing to commit opens no transaction.
+        work = [(lane, poison if i == 0 else []) for i, lane in enumerate(lanes)]
+        await asyncio.gather(*(self._commit(events, rejects) for events, rejects in work if events or rejects))
 
     async def _commit(self, good: list[tuple[Msg, Any]], poison: list[tuple[Msg, str]]) -> None:
         started = time.perf_counter()
